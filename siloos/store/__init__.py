@@ -1,0 +1,1 @@
+"""siloos.store package."""
