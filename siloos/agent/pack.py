@@ -1,0 +1,395 @@
+"""Agent packs: `NAME-VERSION.silo`, a byte-reproducible tar.gz of one agent folder.
+
+The pack's sha256 is the agent version's identity: base keys carry it as `digest` (design
+§6), so the same folder must give the same bytes whatever its files' mtimes, owners or the
+order the filesystem lists them. Every member is therefore written with sorted names,
+mtime 0, uid/gid 0, empty owner names and fixed modes, inside a gzip stream with no name
+and no time. Packing and unpacking are both guarded by small policies that refuse (never
+silently skip) anything dangerous: key material, links, devices, paths that escape.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import stat
+import tarfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from siloos.errors import CheckFailed, InputError, UsageError
+
+PACK_SUFFIX = ".silo"
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+#: Bounds for unpacking an untrusted pack: an agent is markdown and a little Python.
+MAX_MEMBERS = 2_000
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
+
+#: Left out of a pack, never refused: build residue and editor/OS clutter.
+SKIPPED_DIRS = frozenset({"__pycache__"})
+SKIPPED_SUFFIXES = (".pyc", ".pyo")
+
+KEY_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore")
+KEY_NAMES = frozenset({"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "vault.key",
+                       "token.secret"})
+PRIVATE_KEY_BLOCK = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+
+
+# ---------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one policy check: ok, or refused with a reason."""
+
+    ok: bool
+    reason: str = ""
+
+    @classmethod
+    def success(cls) -> Verdict:
+        return cls(True)
+
+    @classmethod
+    def failure(cls, reason: str) -> Verdict:
+        return cls(False, reason)
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One path inside the agent folder being packed."""
+
+    path: Path
+    rel: PurePosixPath
+    st: os.stat_result
+
+
+class SourcePolicy(Protocol):
+    """A check every file and folder must pass before it goes into a pack."""
+
+    def verify(self, entry: SourceEntry) -> Verdict: ...
+
+
+class NoLinks:
+    """Refuse symbolic links: a link could point the pack (or the cell) outside the agent."""
+
+    def verify(self, entry: SourceEntry) -> Verdict:
+        if stat.S_ISLNK(entry.st.st_mode):
+            return Verdict.failure(f"{entry.rel} is a symbolic link; packs hold only "
+                                   "regular files and folders")
+        return Verdict.success()
+
+
+class RegularOnly:
+    """Refuse devices, FIFOs and sockets."""
+
+    def verify(self, entry: SourceEntry) -> Verdict:
+        if stat.S_ISREG(entry.st.st_mode) or stat.S_ISDIR(entry.st.st_mode) \
+                or stat.S_ISLNK(entry.st.st_mode):
+            return Verdict.success()
+        return Verdict.failure(f"{entry.rel} is not a regular file or folder")
+
+
+class NoKeyMaterial:
+    """Refuse private keys: a pack is shipped and read by cells, keys stay in `.silo/keys/`."""
+
+    def verify(self, entry: SourceEntry) -> Verdict:
+        if not stat.S_ISREG(entry.st.st_mode):
+            return Verdict.success()
+        name = entry.rel.name.lower()
+        if name.endswith(KEY_SUFFIXES) or name in KEY_NAMES:
+            return Verdict.failure(f"{entry.rel} looks like key material (by its name); "
+                                   "keys never go into a pack")
+        try:
+            data = entry.path.read_bytes()
+        except OSError as err:
+            return Verdict.failure(f"{entry.rel} cannot be read: {err.strerror}")
+        if PRIVATE_KEY_BLOCK.search(data):
+            return Verdict.failure(f"{entry.rel} contains a PEM private key block; "
+                                   "keys never go into a pack")
+        return Verdict.success()
+
+
+DEFAULT_SOURCE_POLICIES: tuple[SourcePolicy, ...] = (NoLinks(), RegularOnly(), NoKeyMaterial())
+
+
+class MemberPolicy(Protocol):
+    """A check every member of an untrusted pack must pass before anything is extracted."""
+
+    def verify(self, member: tarfile.TarInfo) -> Verdict: ...
+
+
+class RelativeInside:
+    """Refuse absolute names, `..`, empty parts and backslashes: nothing escapes `dest`."""
+
+    def verify(self, member: tarfile.TarInfo) -> Verdict:
+        name = member.name
+        if not name or name.startswith("/") or "\\" in name or "\x00" in name:
+            return Verdict.failure(f"member {name!r} has an absolute or malformed path")
+        parts = name.rstrip("/").split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            return Verdict.failure(f"member {name!r} escapes the pack folder")
+        return Verdict.success()
+
+
+class FilesAndFoldersOnly:
+    """Refuse symlinks, hard links, devices and FIFOs."""
+
+    def verify(self, member: tarfile.TarInfo) -> Verdict:
+        if member.isreg() or member.isdir():
+            return Verdict.success()
+        return Verdict.failure(f"member {member.name!r} is a link or special file")
+
+
+class SingleTopFolder:
+    """All members live under one folder named like an agent (it becomes the agent folder)."""
+
+    def __init__(self) -> None:
+        self.top: str | None = None
+
+    def verify(self, member: tarfile.TarInfo) -> Verdict:
+        top, _, rest = member.name.partition("/")
+        if not member.isdir() and not rest:
+            return Verdict.failure(f"member {member.name!r} is a file outside the agent folder")
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", top) or len(top) > 64:
+            return Verdict.failure(f"member {member.name!r} is not inside an agent folder")
+        if self.top is None:
+            self.top = top
+        elif top != self.top:
+            return Verdict.failure(f"pack holds more than one top folder ({self.top}, {top})")
+        return Verdict.success()
+
+
+def _member_policies() -> tuple[MemberPolicy, ...]:
+    # SingleTopFolder keeps state, so every unpack gets fresh instances.
+    return (RelativeInside(), FilesAndFoldersOnly(), SingleTopFolder())
+
+
+def _require(policies: Sequence[object]) -> None:
+    # An empty policy list would pass everything: refuse it rather than trust it.
+    if not policies:
+        raise ValueError("an empty policy list is refused")
+
+
+# ---------------------------------------------------------------- packing
+
+
+@dataclass(frozen=True)
+class PackResult:
+    """Where a pack was written and the sha256 of its bytes."""
+
+    path: Path
+    sha256: str
+
+
+def collect(agent_dir: Path,
+            policies: Sequence[SourcePolicy] = DEFAULT_SOURCE_POLICIES) -> list[SourceEntry]:
+    """The entries that go into a pack, sorted; raises CheckFailed on the first refusal."""
+    _require(policies)
+    agent_dir = Path(agent_dir)
+    entries: list[SourceEntry] = []
+
+    def walk(folder: Path, rel: PurePosixPath) -> None:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as err:
+            raise InputError(f"cannot list folder: {err.strerror}", path=folder) from None
+        for name in names:
+            path = folder / name
+            if name.startswith(".") or name in SKIPPED_DIRS or name.endswith(SKIPPED_SUFFIXES):
+                continue
+            entry = SourceEntry(path=path, rel=rel / name, st=os.lstat(path))
+            for policy in policies:
+                verdict = policy.verify(entry)
+                if not verdict.ok:
+                    raise CheckFailed(f"refusing to pack {agent_dir}: {verdict.reason}")
+            entries.append(entry)
+            if stat.S_ISDIR(entry.st.st_mode):
+                walk(path, entry.rel)
+
+    walk(agent_dir, PurePosixPath())
+    return sorted(entries, key=lambda e: e.rel.parts)
+
+
+def build_pack(agent_dir: Path, top: str, entries: Iterable[SourceEntry]) -> bytes:
+    """The reproducible tar.gz bytes of `entries`, each under the folder `top/`."""
+    raw = io.BytesIO()
+    tar_buf = io.BytesIO()
+    with tarfile.open(fileobj=tar_buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(_info(top + "/", is_dir=True, size=0))
+        for entry in entries:
+            name = f"{top}/{entry.rel.as_posix()}"
+            if stat.S_ISDIR(entry.st.st_mode):
+                tar.addfile(_info(name + "/", is_dir=True, size=0))
+                continue
+            try:
+                data = entry.path.read_bytes()
+            except OSError as err:
+                raise InputError(f"cannot read: {err.strerror}", path=entry.path) from None
+            tar.addfile(_info(name, is_dir=False, size=len(data)), io.BytesIO(data))
+    # filename="" and mtime=0 keep the gzip header free of anything that varies per run.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(tar_buf.getvalue())
+    return raw.getvalue()
+
+
+def _info(name: str, *, is_dir: bool, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
+    info.mode = DIR_MODE if is_dir else FILE_MODE
+    info.size = size
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def pack_bytes(agent_dir: Path) -> tuple[str, str, bytes]:
+    """(name, version, pack bytes) of an agent folder, without lint (file policies apply)."""
+    agent_dir = Path(agent_dir)
+    if not (agent_dir / "AGENT.md").is_file():
+        raise UsageError(f"{agent_dir} is not an agent folder (no AGENT.md)")
+    from siloos.agent.loader import load_agent
+
+    agent = load_agent(agent_dir)
+    name, version = agent.name, agent.version
+    return name, version, build_pack(agent_dir, name, collect(agent_dir))
+
+
+def agent_digest(agent_dir: Path) -> str:
+    """sha256 (hex) of the bytes `pack_agent` would write: the agent version's identity."""
+    return hashlib.sha256(pack_bytes(Path(agent_dir))[2]).hexdigest()
+
+
+def lint_gate(agent_dir: Path) -> None:
+    """Refuse to pack an agent whose lint has any error-severity finding."""
+    from siloos.agent.lint import lint_paths
+    from siloos.exits import Registry
+    from siloos.workspace import Workspace
+
+    try:
+        ws: Workspace | None = Workspace.find(agent_dir)
+    except UsageError:
+        ws = None
+    registry = Registry.for_workspace(ws)
+    root = ws.root if ws is not None else Path(agent_dir).resolve().parent
+    findings = lint_paths([Path(agent_dir)], registry=registry, strict=False,
+                          workspace_root=root)
+    errors = [f for f in findings if str(getattr(f, "severity", "")).lower() == "error"]
+    if errors:
+        first = errors[0]
+        raise CheckFailed(f"refusing to pack {agent_dir}: {len(errors)} lint error(s), first: "
+                          f"{_finding_line(first)} (run `silo lint {agent_dir}`)")
+
+
+def _finding_line(finding: object) -> str:
+    path, line = getattr(finding, "path", "?"), getattr(finding, "line", 0)
+    return f"{path}:{line}: {getattr(finding, 'rule', '')} {getattr(finding, 'message', finding)}"
+
+
+def pack_agent(agent_dir: Path, out_dir: Path) -> PackResult:
+    """Lint-gate, then write `out_dir/NAME-VERSION.silo`; returns its path and sha256."""
+    agent_dir = Path(agent_dir)
+    if not agent_dir.is_dir():
+        raise UsageError(f"{agent_dir} is not a folder")
+    lint_gate(agent_dir)
+    name, version, data = pack_bytes(agent_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{name}-{version}{PACK_SUFFIX}"
+    # Write beside the target and rename, so a reader never sees half a pack.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {target}: {err.strerror}") from None
+    return PackResult(path=target, sha256=hashlib.sha256(data).hexdigest())
+
+
+# ---------------------------------------------------------------- unpacking
+
+
+def unpack(pack_path: Path, dest: Path) -> Path:
+    """Safely extract a pack into `dest`; returns the agent folder (`dest/NAME`).
+
+    Every member is checked before anything is written: no absolute paths, no `..`, only
+    regular files and folders under one agent-named top folder, bounded count and size.
+    """
+    pack_path, dest = Path(pack_path), Path(dest)
+    members = _read_members(pack_path)
+    policies = _member_policies()
+    _require(policies)
+    total = 0
+    for member, _ in members:
+        for policy in policies:
+            verdict = policy.verify(member)
+            if not verdict.ok:
+                raise InputError(f"refusing to unpack: {verdict.reason}", path=pack_path)
+        total += member.size
+    if not members:
+        raise InputError("refusing to unpack: the pack is empty", path=pack_path)
+    if len(members) > MAX_MEMBERS or total > MAX_TOTAL_BYTES:
+        raise InputError("refusing to unpack: the pack is too large", path=pack_path)
+    top = members[0][0].name.split("/", 1)[0]
+    agent_dir = dest / top
+    if agent_dir.exists() or agent_dir.is_symlink():
+        raise UsageError(f"{agent_dir} already exists; refusing to overwrite it")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        agent_dir.mkdir(mode=DIR_MODE)
+    except OSError as err:
+        raise UsageError(f"cannot create {agent_dir}: {err.strerror or err}") from None
+    try:
+        _extract(dest, members)
+    except OSError as err:
+        # agent_dir did not exist before this call: removing it loses nothing of the user's.
+        shutil.rmtree(agent_dir, ignore_errors=True)
+        raise InputError(f"refusing to unpack: {err.strerror or err}", path=pack_path) from None
+    return agent_dir
+
+
+def _extract(dest: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> None:
+    for member, data in members:
+        target = dest.joinpath(*member.name.rstrip("/").split("/"))
+        if member.isdir():
+            target.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        # O_EXCL + O_NOFOLLOW: a duplicate member cannot overwrite or follow anything.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data or b"")
+
+
+def _read_members(pack_path: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    """All members with their data, read fully in memory under the size bounds."""
+    out: list[tuple[tarfile.TarInfo, bytes | None]] = []
+    total = 0
+    try:
+        with tarfile.open(pack_path, mode="r:gz") as tar:
+            for member in tar:
+                if len(out) >= MAX_MEMBERS:
+                    raise InputError("refusing to unpack: too many members", path=pack_path)
+                data = None
+                if member.isreg():
+                    total += member.size
+                    if total > MAX_TOTAL_BYTES:
+                        raise InputError("refusing to unpack: the pack is too large",
+                                         path=pack_path)
+                    fh = tar.extractfile(member)
+                    data = fh.read() if fh is not None else b""
+                out.append((member, data))
+    except FileNotFoundError:
+        raise UsageError(f"{pack_path}: no such pack") from None
+    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as err:
+        raise InputError(f"not a valid pack: {err}", path=pack_path) from None
+    return out
