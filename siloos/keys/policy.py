@@ -97,7 +97,7 @@ class Step(Protocol):
     def verify(self, ctx: CheckContext) -> Outcome: ...
 
 
-def _b64url_decode(segment: str) -> bytes:
+def b64url_decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
@@ -130,7 +130,7 @@ class WellFormed:
             # Also refuses an empty (null) signature segment, as in `alg: none` forgeries.
             return Fail(UNAUTHORIZED, "key has an empty or non-base64url part")
         try:
-            header = json.loads(_b64url_decode(parts[0]).decode("utf-8"),
+            header = json.loads(b64url_decode(parts[0]).decode("utf-8"),
                                 object_pairs_hook=_no_duplicates)
         except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as err:
             return Fail(UNAUTHORIZED, f"key header is not valid JSON: {str(err)[:80]}")
