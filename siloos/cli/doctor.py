@@ -1,7 +1,59 @@
-"""`silo doctor` (placeholder until its issue's work lands)."""
+"""`silo doctor [--json]`: can this host build a cell, and are the workspace's keys private?
+
+Runs the cell preflight checks (nsjail, user namespaces, seccomp, cgroups, the cell
+interpreter, a real test cell) and, inside a workspace, the keys check. Prints each with
+ok/FAIL and a one-line fix. Exit 0 when everything passes, 1 (CheckFailed) otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
+from siloos.cell.nsjail import NsjailBackend
+from siloos.cell.preflight import run_checks
+from siloos.errors import CheckFailed, UsageError
+from siloos.workspace import Workspace, WorkspaceConfig
+
+
+def _workspace(start: Path | None) -> Workspace | None:
+    try:
+        return Workspace.find(start)
+    except UsageError:
+        return None  # not in a workspace: check the host with default settings
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `silo doctor` to the app."""
+
+    @app.command("doctor")
+    def doctor(
+        as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w",
+                                              help="Workspace folder (default: search up)."),
+    ) -> None:
+        """Check nsjail, user namespaces, cgroups, the cell interpreter and the keys."""
+        ws = _workspace(workspace)
+        config = ws.config if ws else WorkspaceConfig()
+        backend = NsjailBackend(nsjail_path=config.cell.nsjail,
+                                interpreter=config.cell.interpreter)
+        results = run_checks(backend, config.cell.interpreter, ws.keys_dir if ws else None)
+        ok = all(r.ok for r in results)
+        if as_json:
+            typer.echo(json.dumps({"ok": ok, "workspace": str(ws.root) if ws else None,
+                                   "checks": [r.to_dict() for r in results]}, indent=2))
+        else:
+            for r in results:
+                mark = "ok  " if r.ok else "FAIL"
+                typer.echo(f"{mark} {r.name}: {r.detail}")
+                if not r.ok:
+                    typer.echo(f"     fix: {r.fix}")
+            if ws is None:
+                typer.echo("note: not in a workspace; keys not checked")
+            if ok:
+                typer.echo("all checks passed")
+        if not ok:
+            failed = ", ".join(r.name for r in results if not r.ok)
+            raise CheckFailed(f"doctor: failed checks: {failed}")
