@@ -5,7 +5,7 @@ Rules (design §11, decided here where the design is silent):
 - The first row is the header and must name exactly the table's columns, each once.
   Their order is free: the names, not the positions, say what a column holds.
 - Every field is required. Values are stripped of surrounding spaces. Blank lines are
-  skipped. At least one data row.
+  skipped. At least one data row. Only `address` may span lines (a quoted field).
 - Ids: 1 to 64 characters of letters, digits and `. _ : -`, starting with a letter or digit.
 - `amount`: a non-negative decimal with at most two decimal places; `status` one of
   `ORDER_STATUSES`; `created_at` an ISO date or date-time; `dob` an ISO date in the past.
@@ -162,11 +162,13 @@ def _id(value: str) -> str:
     return value
 
 
-def _text(limit: int) -> Callable[[str], str]:
+def _text(limit: int, *, multiline: bool = False) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > limit:
             raise BadValue(f"is longer than {limit} characters")
-        if CONTROL.search(value):
+        if multiline:  # postal addresses are often written on several lines
+            value = value.replace("\r\n", "\n")
+        if CONTROL.search(value.replace("\n", "") if multiline else value):
             raise BadValue("contains control characters")
         return value
     return check
@@ -220,6 +222,6 @@ def _timestamp(value: str) -> str:
 
 VALIDATORS: dict[str, Callable[[str], Any]] = {
     "id": _id, "customer_id": _id, "name": _text(200), "email": _email, "phone": _phone,
-    "address": _text(500), "dob": _dob, "item": _text(200), "amount": _amount,
+    "address": _text(500, multiline=True), "dob": _dob, "item": _text(200), "amount": _amount,
     "status": _status, "created_at": _timestamp,
 }
