@@ -1,0 +1,286 @@
+"""The steps of the pipeline that act: resolve, hydrate, execute, tokenize (design §5).
+
+They share the shape of `siloos.membrane.checks` (a name and `verify()` returning PASS or a
+Refusal) so that one ordered list describes the whole path of a call. Real values exist
+only between `ResolveTokens` and `TokenizeResult`, host side; `TokenizeResult` also puts
+back the token for any real value of this request that an exit echoed, so resolved values
+never travel back into the cell.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from siloos.exits.backoffice import ExitRefused
+from siloos.exits.spec import ExitContext
+from siloos.membrane.checks import PASS, Verdict, refuse
+from siloos.membrane.ports import StatePort, TokenizerPort, VaultPort
+from siloos.membrane.session import Exchange, HopCounters
+from siloos.privacy.tokens import TOKEN_RE, is_token
+
+
+class _NoValue:
+    """Stands in for a granted token that does not resolve in this scope: equals nothing."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def substitute(value: Any, mapping: Mapping[str, str]) -> Any:
+    """`value` with every token found in `mapping` replaced by its real value."""
+    if isinstance(value, str):
+        if value in mapping:
+            return mapping[value]
+        if "_tk_" not in value:
+            return value
+        return TOKEN_RE.sub(lambda m: mapping.get(m.group(0), m.group(0)), value)
+    if isinstance(value, dict):
+        return {substitute(k, mapping): substitute(v, mapping) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, mapping) for v in value]
+    return value
+
+
+class ResolveTokens:
+    """Resolve the request's tokens (already scope-checked) and the granted constraint values
+    that name tokens (`narrow` lists such as `orders: [ord_tk_…]`)."""
+
+    name = "resolve_tokens"
+
+    def __init__(self, vault: VaultPort) -> None:
+        self.vault = vault
+
+    def _grant(self, value: Any, scope: str) -> Any:
+        if isinstance(value, list):
+            return [self._grant(v, scope) for v in value]
+        if is_token(value):
+            try:
+                return self.vault.resolve(value, scope)
+            except Exception:  # a grant outside the scope allows nothing
+                return _NoValue()
+        return value
+
+    def verify(self, ex: Exchange) -> Verdict:
+        ex.real_args = substitute(ex.args, ex.resolved)
+        granted = ex.caps.get(ex.tool or "", {})
+        ex.grants = {key: self._grant(value, ex.session.scope) for key, value in granted.items()}
+        return PASS
+
+
+class Hydrate:
+    """The exit gets real values only for the arguments it declares in `hydrate`."""
+
+    name = "hydrate"
+
+    def verify(self, ex: Exchange) -> Verdict:
+        hydrate = set(ex.spec.hydrate)
+        ex.exit_args = {k: (ex.real_args[k] if k in hydrate else v) for k, v in ex.args.items()}
+        return PASS
+
+
+def _not_found_types() -> tuple[type[BaseException], ...]:
+    # The back office's "no such row" becomes the same refusal as "not yours", so a cell
+    # cannot learn whether someone else's order exists.
+    try:
+        from siloos.backoffice import NotFound  # type: ignore[attr-defined]
+    except ImportError:
+        return ()
+    return (NotFound,)
+
+
+def idempotency_key(ex: Exchange) -> str:
+    return f"{ex.session.task_id}/{ex.session.hop}/{ex.call_seq}"
+
+
+class ReplayRecorded:
+    """Number the call in the hop's sequence; if (task, hop, seq) already ran (a hop retried
+    after a crash), answer with the recorded result instead of acting twice. A retry that
+    sends another tool at the same position is refused: replaying it could act twice."""
+
+    name = "replay_recorded"
+
+    def __init__(self, counters: HopCounters, store: StatePort) -> None:
+        self.counters = counters
+        self.store = store
+
+    def verify(self, ex: Exchange) -> Verdict:
+        ex.call_seq = self.counters.next_seq()
+        try:
+            stored = self.store.lookup_exit_result(idempotency_key(ex))
+        except Exception:  # unknown whether it ran: do not run it again
+            return refuse(409, f"{ex.tool}: call {ex.call_seq} state unavailable")
+        if stored is None:
+            return PASS
+        if stored.tool != ex.tool:
+            return refuse(409, f"{ex.tool}: call {ex.call_seq} of this hop was already "
+                               f"made with {stored.tool}")
+        ex.result = stored.result
+        ex.notes["replayed"] = True
+        return PASS
+
+
+class RecordResult:
+    """Record the tokenized result under (task, hop, seq); the first record wins."""
+
+    name = "record_result"
+
+    def __init__(self, store: StatePort) -> None:
+        self.store = store
+
+    def verify(self, ex: Exchange) -> Verdict:
+        if ex.notes.get("replayed"):
+            return PASS
+        try:
+            stored = self.store.record_exit_result(
+                idempotency_key(ex), task_id=ex.session.task_id, hop=ex.session.hop,
+                seq=ex.call_seq or 0, tool=ex.tool or "", result=ex.result)
+        except Exception as err:  # the exit acted; say so, keep why in audit
+            ex.notes["exit_error"] = f"result not recorded: {type(err).__name__}"
+            return refuse(500, f"{ex.tool}: exit failed")
+        ex.result = stored.result
+        return PASS
+
+
+class Execute:
+    """Run the exit. ExitRefused → 403 with its (tokenized) message; any other failure →
+    500 "exit failed", with the detail kept for the audit only."""
+
+    name = "execute"
+
+    def __init__(self, services: Mapping[str, Any], tokenizer: TokenizerPort) -> None:
+        self.services = services
+        self.tokenizer = tokenizer
+
+    def verify(self, ex: Exchange) -> Verdict:
+        if ex.notes.get("replayed"):
+            return PASS
+        session = ex.session
+        ctx = ExitContext(task_id=session.task_id, hop=session.hop, call_seq=ex.call_seq or 0,
+                          customer_id=session.customer_id, grants=dict(ex.grants),
+                          agent_dir=session.agent_dir, workspace_root=session.workspace_root,
+                          services=dict(self.services))
+        try:
+            ex.result = ex.spec.func(ctx, **ex.exit_args)
+        except ExitRefused as err:
+            return refuse(403, f"{ex.tool}: {self._safe(str(err), ex)}")
+        except _not_found_types():
+            return refuse(403, f"{ex.tool}: not in this task's scope")
+        except Exception as err:  # an exit's bug must not reach the cell
+            ex.notes["exit_error"] = f"{type(err).__name__}: {self._safe(str(err), ex)}"[:500]
+            return refuse(500, f"{ex.tool}: exit failed")
+        return PASS
+
+    def _safe(self, text: str, ex: Exchange) -> str:
+        """A message with this request's real values and any detected PII tokenized."""
+        reverse = {real: token for token, real in ex.resolved.items()}
+        for real, token in sorted(reverse.items(), key=lambda kv: -len(kv[0])):
+            if real:
+                text = text.replace(real, token)
+        try:
+            return self.tokenizer.tokenize_text(text, ex.session.scope)
+        except Exception:  # if it cannot be cleaned it is not shown
+            return "refused"
+
+
+class TokenizeResult:
+    """Tokenize the exit's result: its declared PII fields by schema, every other string by
+    the free-text scan; then swap back any real value of this request the exit echoed."""
+
+    name = "tokenize_result"
+
+    def __init__(self, tokenizer: TokenizerPort, *, by_schema: bool = True) -> None:
+        self.tokenizer = tokenizer
+        self.by_schema = by_schema
+
+    def verify(self, ex: Exchange) -> Verdict:
+        if ex.notes.get("replayed"):
+            return PASS
+        scope = ex.session.scope
+        try:
+            json.dumps(ex.result, allow_nan=False)
+            result = ex.result
+            if self.by_schema and ex.spec.pii:
+                result = self.tokenizer.tokenize_record(result, dict(ex.spec.pii), scope)
+            result = self.tokenizer.tokenize_any(result, scope)
+            result = _mask_known(result, ex.resolved)
+            json.dumps(result, allow_nan=False)
+        except Exception as err:  # an untokenizable result is never sent
+            ex.notes["exit_error"] = f"result not tokenizable: {type(err).__name__}"
+            return refuse(500, f"{ex.tool}: exit failed")
+        ex.result = result
+        return PASS
+
+
+def _mask_known(value: Any, resolved: Mapping[str, str]) -> Any:
+    """Put tokens back wherever a real value of this request appears in `value`."""
+    reverse = {real: token for token, real in resolved.items() if isinstance(real, str) and real}
+    if not reverse:
+        return value
+    ordered = sorted(reverse, key=len, reverse=True)
+
+    def mask(text: str) -> str:
+        if text in reverse:
+            return reverse[text]
+        for real in ordered:
+            # Substrings only for values long enough not to collide with ordinary words.
+            if len(real) >= 4 and real in text:
+                text = text.replace(real, reverse[real])
+        return text
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return mask(item)
+        if isinstance(item, dict):
+            return {walk(k): walk(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
+
+
+class CheckLlmReply:
+    """The provider's reply has the Messages shape the cell relies on (else 500)."""
+
+    name = "check_llm_reply"
+
+    def verify(self, ex: Exchange) -> Verdict:
+        from siloos.llm.base import check_reply
+
+        try:
+            check_reply(ex.result)
+        except Exception as err:  # an unusable reply is an exit failure
+            ex.notes["exit_error"] = f"bad model reply: {err}"[:300]
+            return refuse(500, "llm: exit failed")
+        return PASS
+
+
+class CountLlmUsage:
+    """Spend the reply's tokens against the hop's `llm_tokens` budget and record them."""
+
+    name = "count_llm_usage"
+
+    def __init__(self, counters: HopCounters, store: StatePort) -> None:
+        self.counters = counters
+        self.store = store
+
+    def verify(self, ex: Exchange) -> Verdict:
+        usage = ex.result["usage"]
+        tokens_in, tokens_out = int(usage["input_tokens"]), int(usage["output_tokens"])
+        self.counters.spend("llm_tokens", tokens_in + tokens_out)
+        ex.notes["llm_tokens"] = tokens_in + tokens_out
+        try:
+            self.store.add_llm_usage(ex.session.task_id, ex.session.hop, ex.session.agent,
+                                     input_tokens=tokens_in, output_tokens=tokens_out)
+        except Exception as err:  # accounting is kept in memory regardless
+            ex.notes["usage_not_recorded"] = type(err).__name__
+        return PASS
+
+
+def llm_args(ex: Exchange) -> dict[str, Any]:
+    """The `llm` op's fields as the `llm` exit's arguments."""
+    return dict(ex.request.fields)

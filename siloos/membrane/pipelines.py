@@ -1,0 +1,73 @@
+"""The ordered steps each op goes through (design §5), assembled in one readable place.
+
+Every op starts with the same three: keys verified, agents match, task still active. A
+`call` then walks the whole of §5: tool known → capability → budget → argument schema →
+token checks → resolve → constraints → hydrate → execute → tokenize → record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from siloos.membrane import actions, checks, ops
+from siloos.membrane.ports import KeyVerifierPort, StatePort, TokenizerPort
+from siloos.membrane.session import HopCounters
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Everything the steps are built from."""
+
+    verifier: KeyVerifierPort
+    registry: Any
+    store: StatePort
+    tokenizer: TokenizerPort
+    services: Mapping[str, Any]
+    counters: HopCounters
+    effective_caps: Callable[[Any, Any], Mapping[str, Mapping[str, Any]]]
+    is_finished: Callable[[], bool]
+    on_finish: Callable[[Mapping[str, Any]], None]
+
+
+def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
+    """op name → its pipeline."""
+    vault = w.tokenizer.vault
+    gate = [checks.KeysVerified(w.verifier), checks.AgentsMatch(),
+            checks.TaskActive(w.store, w.is_finished)]
+    token_checks = [checks.NoNearMissTokens(), checks.TokensInScope(vault),
+                    checks.HydratedArgsAreTokens(), actions.ResolveTokens(vault),
+                    checks.ConstraintsHold(), actions.Hydrate()]
+    return {
+        "task": checks.Pipeline([*gate, ops.AnswerTask()]),
+        "note": checks.Pipeline([*gate, ops.RecordNote(w.tokenizer, w.store)]),
+        "finish": checks.Pipeline([*gate, ops.FinishShape(), ops.RedirectAllowed(),
+                                   ops.EndHop(w.tokenizer, w.store, w.on_finish)]),
+        "call": checks.Pipeline([
+            *gate,
+            checks.ToolKnown(w.registry, kind="call"),
+            checks.CapabilityGranted(w.effective_caps),
+            checks.WithinBudget(w.counters, "tool_calls"),
+            checks.ArgsMatchSchema(),
+            *token_checks,
+            actions.ReplayRecorded(w.counters, w.store),
+            actions.Execute(w.services, w.tokenizer),
+            actions.TokenizeResult(w.tokenizer),
+            actions.RecordResult(w.store),
+        ]),
+        "llm": checks.Pipeline([
+            *gate,
+            ops.LlmAvailable(w.services),
+            checks.ToolKnown(w.registry, kind="op", fixed="llm"),
+            checks.CapabilityGranted(w.effective_caps),
+            checks.WithinBudget(w.counters, "llm_calls"),
+            checks.WithinTokenBudget(w.counters),
+            checks.ArgsMatchSchema(actions.llm_args),
+            *token_checks,
+            actions.Execute(w.services, w.tokenizer),
+            actions.CheckLlmReply(),
+            actions.CountLlmUsage(w.counters, w.store),
+            actions.TokenizeResult(w.tokenizer, by_schema=False),
+        ]),
+    }

@@ -1,0 +1,64 @@
+"""What the membrane needs from its neighbours, stated as narrow protocols.
+
+The membrane is wired with the real `siloos.keys.KeyVerifier`, `siloos.store.StateStore`
+and `siloos.privacy.Tokenizer`; tests may hand it small doubles that honour these shapes.
+Keeping the seams this narrow is what lets the check pipeline be read (and attacked) on its
+own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class KeyVerifierPort(Protocol):
+    """Verifies a request's two compact JWTs (`siloos.keys.KeyVerifier`); raises an exception
+    with `.code` and `.reason` (`siloos.keys.verify.KeyRejected`) when refused."""
+
+    def verify_pair(self, base_token: object, task_token: object, *,
+                    expected_agent: str) -> tuple[Any, Any]: ...
+
+
+class StatePort(Protocol):
+    """The slice of the state store the membrane writes and reads."""
+
+    def audit(self, task_id: str | None, hop: int | None, *, op: str, tool: str | None = None,
+              ok: bool, code: int | None = None, reason: str | None = None,
+              detail: Any = None) -> int: ...
+
+    def add_event(self, task_id: str, kind: str, data: dict[str, Any] | None = None,
+                  hop: int | None = None) -> int: ...
+
+    def revoke(self, jti: str, *, task_id: str | None = None, hop: int | None = None,
+               reason: str | None = None) -> bool: ...
+
+    def is_revoked(self, jti: str) -> bool: ...
+
+    def hop_active(self, task_id: str, hop: int) -> bool: ...
+
+    def record_exit_result(self, idempotency_key: str, *, task_id: str, hop: int, seq: int,
+                           tool: str, result: Any) -> Any: ...
+
+    def lookup_exit_result(self, idempotency_key: str) -> Any: ...
+
+    def add_llm_usage(self, task_id: str, hop: int, agent: str, *, input_tokens: int,
+                      output_tokens: int, calls: int = 1) -> None: ...
+
+
+class VaultPort(Protocol):
+    """Turns a token back into its real value, only within one customer scope."""
+
+    def resolve(self, token: str, scope: str) -> str: ...
+
+
+class TokenizerPort(Protocol):
+    """Replaces personal data with tokens of one scope."""
+
+    vault: VaultPort
+
+    def tokenize_text(self, text: str, scope: str) -> str: ...
+
+    def tokenize_record(self, obj: Any, pii: Mapping[str, str], scope: str) -> Any: ...
+
+    def tokenize_any(self, obj: Any, scope: str) -> Any: ...

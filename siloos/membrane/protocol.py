@@ -1,0 +1,211 @@
+"""Wire protocol v1 (design §5): parse one request line, encode one reply line.
+
+A frame is one UTF-8 JSON object per newline-terminated line, at most `MAX_FRAME` bytes.
+Parsing is strict on purpose: anything that is not exactly a v1 request is refused with a
+`FrameError` carrying the protocol code, and never reaches the key checks. Nothing here
+raises anything else on any input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A line longer than this (newline excluded) is refused with 413.
+MAX_FRAME = 1024 * 1024
+VERSION = 1
+
+#: Error types by protocol code, used when a refusal does not name a more precise type.
+DEFAULT_TYPES: dict[int, str] = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    409: "task_inactive", 413: "frame_too_large", 429: "budget_exhausted", 500: "exit_failed",
+}
+
+# Each op's own fields: name -> (JSON type, required). Types are checked exactly; a bool is
+# never accepted where a number is expected. Fields not listed here are refused (400), so a
+# client cannot smuggle meaning the membrane does not check.
+_OBJECT, _ARRAY, _STRING, _INTEGER = "object", "array", "string", "integer"
+OP_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
+    "task": {},
+    "call": {"tool": (_STRING, True), "args": (_OBJECT, False)},
+    "note": {"text": (_STRING, True)},
+    "finish": {"status": (_INTEGER, True), "summary": (_OBJECT, False),
+               "redirect": (_STRING, False), "output": (_OBJECT, False)},
+    "llm": {"messages": (_ARRAY, True), "system": (_STRING, False), "tools": (_ARRAY, False),
+            "max_tokens": (_INTEGER, False), "model": (_STRING, False)},
+}
+ENVELOPE = ("v", "id", "op", "base_key", "task_key")
+
+RequestId = int | str | None
+
+
+class FrameError(Exception):
+    """A frame that is not a valid v1 request; `request_id` is echoed when it was readable."""
+
+    def __init__(self, code: int, message: str, *, request_id: RequestId = None,
+                 error_type: str | None = None, op: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.type = error_type or DEFAULT_TYPES.get(code, "bad_request")
+        self.message = message
+        self.request_id = request_id
+        self.op = op
+
+
+@dataclass(frozen=True)
+class Request:
+    """One parsed v1 request. Keys are None when absent (the key step refuses that, 401)."""
+
+    id: int | str
+    op: str
+    base_key: str | None
+    task_key: str | None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def tool(self) -> str | None:
+        return self.fields.get("tool")
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.fields.get("args") or {})
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return _INTEGER
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return _STRING
+    if isinstance(value, list):
+        return _ARRAY
+    if isinstance(value, dict):
+        return _OBJECT
+    return "null"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two readers of one frame must never see two meanings: duplicate names are refused.
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate field {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    # json.loads accepts "\ud800"; such a string cannot be stored or re-encoded as UTF-8.
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def decode_json(line: bytes) -> Any:
+    """Decode one line as strict JSON; raises FrameError(400/413) on anything else."""
+    if len(line) > MAX_FRAME:
+        raise FrameError(413, f"frame of {len(line)} bytes exceeds the {MAX_FRAME}-byte limit")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameError(400, "frame is not valid UTF-8") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except RecursionError:
+        raise FrameError(400, "frame is nested too deeply") from None
+    except ValueError as err:  # JSONDecodeError, duplicates, NaN, over-long integers
+        raise FrameError(400, f"frame is not valid JSON: {err}") from None
+    if _has_lone_surrogate(value):
+        raise FrameError(400, "frame contains an unpaired surrogate")
+    return value
+
+
+def parse_request(line: bytes) -> Request:
+    """Parse and validate one request line (with or without its trailing newline)."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+    value = decode_json(line)
+    if not isinstance(value, dict):
+        raise FrameError(400, f"frame must be a JSON object, got {_json_type(value)}")
+    raw_id = value.get("id")
+    if "id" not in value:
+        raise FrameError(400, "missing field 'id'")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
+        raise FrameError(400, f"field 'id' must be an integer or a string, "
+                              f"got {_json_type(raw_id)}")
+    request_id: int | str = raw_id
+    if "v" not in value:
+        raise FrameError(400, "missing field 'v'", request_id=request_id)
+    if type(value["v"]) is not int or value["v"] != VERSION:  # 1.0 and true are not 1
+        raise FrameError(400, f"unsupported protocol version {value['v']!r} (this is v1)",
+                         request_id=request_id)
+    op = value.get("op")
+    if "op" not in value:
+        raise FrameError(400, "missing field 'op'", request_id=request_id)
+    if not isinstance(op, str):
+        raise FrameError(400, f"field 'op' must be a string, got {_json_type(op)}",
+                         request_id=request_id)
+    spec = OP_FIELDS.get(op)
+    if spec is None:
+        raise FrameError(404, f"unknown op {op[:64]!r}", request_id=request_id)
+    for name in ("base_key", "task_key"):
+        if name in value and not isinstance(value[name], str):
+            raise FrameError(400, f"field {name!r} must be a string, "
+                                  f"got {_json_type(value[name])}", request_id=request_id, op=op)
+    fields: dict[str, Any] = {}
+    for name, item in value.items():
+        if name in ENVELOPE:
+            continue
+        if name not in spec:
+            raise FrameError(400, f"op {op!r} has no field {name[:64]!r}",
+                             request_id=request_id, op=op)
+        wanted, required = spec[name]
+        if item is None and not required:
+            continue  # an optional field sent as null is the same as leaving it out
+        if _json_type(item) != wanted:
+            raise FrameError(400, f"field {name!r} must be {_article(wanted)}, "
+                                  f"got {_json_type(item)}", request_id=request_id, op=op)
+        fields[name] = item
+    for name, (_, required) in spec.items():
+        if required and name not in fields:
+            raise FrameError(400, f"op {op!r} needs field {name!r}", request_id=request_id, op=op)
+    return Request(id=request_id, op=op, base_key=value.get("base_key"),
+                   task_key=value.get("task_key"), fields=fields)
+
+
+def _article(json_type: str) -> str:
+    return f"an {json_type}" if json_type[0] in "aeiou" else f"a {json_type}"
+
+
+def encode_ok(request_id: RequestId, result: Any) -> bytes:
+    """The success reply line. `result` must be JSON-serializable (ValueError/TypeError if not)."""
+    body = {"id": request_id, "ok": True, "result": result}
+    return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+
+
+def encode_error(request_id: RequestId, code: int, message: str,
+                 error_type: str | None = None) -> bytes:
+    """The error reply line."""
+    body = {"id": request_id, "ok": False,
+            "error": {"code": code, "type": error_type or DEFAULT_TYPES.get(code, "error"),
+                      "message": message}}
+    return (json.dumps(body, separators=(",", ":")) + "\n").encode("utf-8")

@@ -1,0 +1,231 @@
+"""The membrane: the host-side server a cell talks to over one unix socket (design §5).
+
+`Membrane.handle_line(bytes) -> bytes` is the whole request path (parse, check pipeline,
+answer, audit) as one synchronous call that never raises; the asyncio server around it
+only moves lines. Each connection is served on its own: requests answered in order, an
+over-long line drained to its newline and answered 413, garbage answered 400, and any
+failure confined to the connection it happened on. Every request and every refusal is
+audited in the state store with its reason; arguments are audited tokenized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from siloos.membrane.checks import Refusal
+from siloos.membrane.pipelines import Wiring, build_pipelines
+from siloos.membrane.ports import KeyVerifierPort, StatePort, TokenizerPort
+from siloos.membrane.protocol import (
+    MAX_FRAME,
+    FrameError,
+    Request,
+    encode_error,
+    encode_ok,
+    parse_request,
+)
+from siloos.membrane.session import CellSession, Exchange, HopCounters
+
+#: The socket is world-connectable; the folder holding it decides who can reach it.
+SOCKET_MODE = 0o666
+
+
+class Membrane:
+    """One hop's membrane. Build it, `await start(path)`, wait for `finished`, `await stop()`.
+
+    After a valid `finish`, `finish_record` holds `{status, summary, output, redirect}`
+    (tokenized), the task key is revoked in the store and every further request gets 409.
+    """
+
+    def __init__(self, session: CellSession, *, verifier: KeyVerifierPort, registry: Any,
+                 store: StatePort, tokenizer: TokenizerPort,
+                 services: Mapping[str, Any] | None = None,
+                 effective_caps: Callable[[Any, Any], Mapping[str, Mapping[str, Any]]]
+                 | None = None) -> None:
+        self.session = session
+        self.store = store
+        self.tokenizer = tokenizer
+        self.counters = HopCounters()
+        self.finish_record: dict[str, Any] | None = None
+        self.finished = asyncio.Event()
+        if effective_caps is None:
+            from siloos.keys.scope import effective_caps as caps_of
+
+            def effective_caps(base: Any, task: Any) -> Mapping[str, Mapping[str, Any]]:
+                return caps_of(base, task, registry)
+
+        self._pipelines = build_pipelines(Wiring(
+            verifier=verifier, registry=registry, store=store, tokenizer=tokenizer,
+            services=dict(services or {}), counters=self.counters,
+            effective_caps=effective_caps, is_finished=lambda: self.finish_record is not None,
+            on_finish=self._on_finish))
+        self._server: asyncio.AbstractServer | None = None
+        self._socket_path: Path | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    # -- the request path --------------------------------------------------------------
+
+    def handle_line(self, line: bytes) -> bytes:
+        """Answer one request line; the reply line ends with a newline. Never raises."""
+        try:
+            return self._handle(line)
+        except Exception as err:  # the membrane never dies on input
+            self._audit("internal", None, ok=False, code=500,
+                        reason=f"internal error: {type(err).__name__}")
+            return encode_error(None, 500, "internal error", "internal_error")
+
+    def _handle(self, line: bytes) -> bytes:
+        try:
+            request = parse_request(line)
+        except FrameError as err:
+            return self._refuse_frame(err, len(line))
+        ex = Exchange(request=request, session=self.session)
+        verdict, step = self._pipelines[request.op].run(ex)
+        if isinstance(verdict, Refusal):
+            self._audit_request(ex, step, ok=False, code=verdict.code, reason=verdict.reason)
+            return encode_error(request.id, verdict.code, verdict.reason, verdict.type)
+        try:
+            reply = encode_ok(request.id, ex.result)
+        except (TypeError, ValueError):
+            self._audit_request(ex, step, ok=False, code=500, reason="result not serializable")
+            return encode_error(request.id, 500, f"{request.op}: exit failed", "exit_failed")
+        self._audit_request(ex, step, ok=True, code=200, reason="ok")
+        return reply
+
+    def refuse_oversize(self, size: int | None = None) -> bytes:
+        """The 413 answer (and its audit row) for a line the reader had to drain."""
+        shown = f"{size} bytes" if size is not None else "frame"
+        err = FrameError(413, f"{shown} exceeds the {MAX_FRAME}-byte frame limit")
+        return self._refuse_frame(err, size)
+
+    def _refuse_frame(self, err: FrameError, size: int | None) -> bytes:
+        self._audit(err.op or "frame", None, ok=False, code=err.code, reason=err.message,
+                    detail={"bytes": size, "id": err.request_id})
+        return encode_error(err.request_id, err.code, err.message, err.type)
+
+    def _on_finish(self, record: Mapping[str, Any]) -> None:
+        self.finish_record = dict(record)
+        self.finished.set()
+
+    # -- audit -------------------------------------------------------------------------
+
+    def _audit_request(self, ex: Exchange, step: str, *, ok: bool, code: int,
+                       reason: str) -> None:
+        req: Request = ex.request
+        detail: dict[str, Any] = {"id": req.id, "step": step}
+        if req.op == "call":
+            detail["args"] = self._tokenized(req.args)
+        elif req.op == "llm":
+            detail["messages"] = len(req.fields.get("messages") or [])
+        if ex.call_seq is not None:
+            detail["seq"] = ex.call_seq
+        for key, value in ex.notes.items():
+            detail[key] = value
+        self._audit(req.op, ex.tool or req.tool, ok=ok, code=code, reason=reason, detail=detail)
+
+    def _tokenized(self, value: Any) -> Any:
+        try:
+            return self.tokenizer.tokenize_any(value, self.session.scope)
+        except Exception:  # what cannot be tokenized is not written
+            return "<not tokenizable>"
+
+    def _audit(self, op: str, tool: str | None, *, ok: bool, code: int, reason: str,
+               detail: Any = None) -> None:
+        s = self.session
+        try:
+            self.store.audit(s.task_id, s.hop, op=op, tool=tool, ok=ok, code=code,
+                             reason=reason[:500], detail=detail)
+            return
+        except Exception as err:  # e.g. the plaintext guard refused the detail
+            fallback = f"{reason[:300]} (audit detail dropped: {type(err).__name__})"
+        with contextlib.suppress(Exception):
+            self.store.audit(s.task_id, s.hop, op=op, tool=None, ok=ok, code=code,
+                             reason=fallback)
+
+    # -- the socket server -------------------------------------------------------------
+
+    async def start(self, socket_path: Path | str) -> None:
+        """Listen on `socket_path` (an old socket there is replaced; any other file is not)."""
+        path = Path(socket_path)
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISSOCK(st.st_mode):
+                raise FileExistsError(f"{path} exists and is not a socket")
+            path.unlink()
+        self._server = await asyncio.start_unix_server(self._serve, path=str(path),
+                                                       limit=MAX_FRAME)
+        os.chmod(path, SOCKET_MODE)
+        self._socket_path = path
+
+    async def stop(self) -> None:
+        """Stop listening, close open connections, remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=5)
+            self._server = None
+        if self._socket_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._socket_path.unlink()
+            self._socket_path = None
+
+    async def wait_finished(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The finish record once the cell finishes (None on timeout)."""
+        try:
+            await asyncio.wait_for(self.finished.wait(), timeout)
+        except TimeoutError:
+            return None
+        return self.finish_record
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError:
+                    break  # closed, perhaps mid-line: a partial request is never acted on
+                except asyncio.LimitOverrunError:
+                    size, complete = await _drain_line(reader)
+                    writer.write(self.refuse_oversize(size))
+                    await writer.drain()
+                    if not complete:
+                        break
+                    continue
+                writer.write(self.handle_line(line))
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass  # the cell went away; nothing to answer
+        except Exception as err:  # one connection's failure stays its own
+            self._audit("connection", None, ok=False, code=500,
+                        reason=f"connection failed: {type(err).__name__}")
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+async def _drain_line(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Discard the rest of an over-long line. (bytes discarded, whether a newline ended it)."""
+    dropped = 0
+    while True:
+        try:
+            tail = await reader.readuntil(b"\n")
+            return dropped + len(tail) - 1, True
+        except asyncio.LimitOverrunError as err:
+            chunk = await reader.readexactly(max(err.consumed, 1))
+            dropped += len(chunk)
+        except asyncio.IncompleteReadError as err:
+            return dropped + len(err.partial), False
+
