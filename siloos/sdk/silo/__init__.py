@@ -79,3 +79,4 @@ def llm(messages: list[Any], system: str | None = None, tools: list[Any] | None 
     """One model turn through the membrane: an Anthropic-Messages-shaped reply."""
     return client().llm(messages, system=system, tools=tools, max_tokens=max_tokens,
                         model=model)
+from silo.loop import run_agent  # noqa: E402,F401

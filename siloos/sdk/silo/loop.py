@@ -32,8 +32,9 @@ STATUSES = (200, 301, 302, 400, 500)
 FINISH, ESCALATE = "finish", "escalate"
 #: Exits the loop never offers as tools: `llm` is the loop's own thinking.
 NOT_TOOLS = frozenset({"llm"})
-#: Codes after which nothing more can be done in this hop (bad keys, task over).
-FATAL_CODES = frozenset({401, 409})
+#: Codes after which nothing more can be done in this hop: bad keys, task over, or the
+#: membrane unreachable (0). These propagate; the cell's exit status reports them.
+FATAL_CODES = frozenset({0, 401, 409})
 BUDGET_CODE = 429
 SECTIONS = (("policies", "Policies"), ("procedures", "Procedures"), ("examples", "Examples"),
             ("templates", "Message templates (for email.send; variables in {{ }})"))
@@ -122,9 +123,6 @@ def _run_tool(use: dict[str, Any], exit_names: dict[str, str]) -> dict[str, Any]
         if err.code == BUDGET_CODE:
             return _Ended(_finish(500, {"reason": "budget exhausted", "detail": err.message}))
         return tool_error(use_id, f"{exit_name} refused ({err.code} {err.type}): {err.message}")
-    except TypeError as err:
-        # An argument name that clashes with silo.call's own parameters.
-        return tool_error(use_id, f"{exit_name}: bad arguments: {err}")
     return {"type": "tool_result", "tool_use_id": use_id,
             "content": json.dumps(result, ensure_ascii=False, sort_keys=True)}
 
@@ -136,7 +134,8 @@ def tool_error(use_id: str, message: str) -> dict[str, Any]:
 
 def _finish(status: int, summary: dict[str, Any], output: dict[str, Any] | None = None,
             redirect: str | None = None) -> dict[str, Any]:
-    silo.finish(status, summary=summary, output=output or {}, redirect=redirect)
+    # exit=False: the loop returns what it sent, and main.py decides how the process ends.
+    silo.finish(status, summary=summary, output=output or {}, redirect=redirect, exit=False)
     return {"status": status, "summary": summary, "output": output or {}, "redirect": redirect}
 
 
