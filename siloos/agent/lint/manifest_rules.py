@@ -1,0 +1,393 @@
+"""SILO1xx: the AGENT.md manifest (design §3.1).
+
+Rules marked `blocking` are the ones `load_agent` enforces too (an agent `silo run`
+refuses); the others are advice for authors and a gate for `silo pack`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from siloos.agent.document import short
+from siloos.agent.lint.base import WARNING, AgentUnit, Hit, LintContext, Rule
+from siloos.agent.manifest import (
+    DESCRIPTION_MAX,
+    HUMAN,
+    LIMIT_MAX,
+    MANIFEST_KEYS,
+    NAME_MAX,
+    NAME_RE,
+    REQUIRED_SECTIONS,
+    SEMVER_RE,
+)
+from siloos.exits.templates import TEMPLATE_NAME, template_path
+from siloos.workspace import DEFAULT_LIMITS
+
+
+def _at(unit: AgentUnit, *keypath: str | int) -> int:
+    return unit.doc.line_of(*keypath) if unit.doc is not None else 1
+
+
+def _hit(unit: AgentUnit, line: int, message: str) -> Hit:
+    return Hit(unit.manifest_path, line, message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_name_value(value: Any, what: str = "name") -> str | None:
+    """Why `value` is not a valid Agent Skills name, or None when it is."""
+    if not isinstance(value, str):
+        return f"{what} must be a string, got {short(value)}"
+    if not 1 <= len(value) <= NAME_MAX:
+        return f"{what} must be 1..{NAME_MAX} characters, got {len(value)}"
+    if not NAME_RE.match(value):
+        return (f"{what} {short(value)} must be lowercase letters and digits with single "
+                "hyphens inside (no leading, trailing or double hyphen)")
+    return None
+
+
+def check_description_value(value: Any) -> str | None:
+    """Why `value` is not a valid description (1..1024 characters), or None."""
+    if not isinstance(value, str):
+        return f"description must be a string, got {short(value)}"
+    if not value.strip():
+        return "description must not be empty"
+    if len(value) > DESCRIPTION_MAX:
+        return f"description must be at most {DESCRIPTION_MAX} characters, got {len(value)}"
+    return None
+
+
+class ManifestMissing(Rule):
+    id = "SILO100"
+    summary = "AGENT.md is missing or unreadable"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if unit.error is not None and unit.error.stage == "read":
+            if not unit.manifest_path.exists():
+                yield _hit(unit, 1, f"agent folder {unit.dir.name!r} has no AGENT.md")
+            else:
+                yield _hit(unit, unit.error.line or 1, f"cannot read AGENT.md: {unit.error}")
+
+
+class ManifestFrontmatter(Rule):
+    id = "SILO101"
+    summary = "AGENT.md frontmatter is missing, not valid YAML, not a mapping, or repeats a key"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if unit.error is not None and unit.error.stage == "parse":
+            yield _hit(unit, unit.error.line or 1, f"frontmatter: {unit.error}")
+            return
+        if unit.doc is None:
+            return
+        if not unit.doc.has_frontmatter:
+            yield _hit(unit, 1, "AGENT.md must start with YAML frontmatter between `---` lines")
+        elif not isinstance(unit.doc.data, dict):
+            yield _hit(unit, 2, "frontmatter must be a mapping of keys, got "
+                                f"{type(unit.doc.data).__name__}")
+        for keypath, line in unit.doc.duplicates:
+            yield _hit(unit, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
+
+
+class ManifestName(Rule):
+    id = "SILO102"
+    summary = "name is missing or breaks the Agent Skills naming rules"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None:
+            return
+        if "name" not in data:
+            yield _hit(unit, 1, "missing required key `name`")
+            return
+        problem = check_name_value(data["name"])
+        if problem:
+            yield _hit(unit, _at(unit, "name"), problem)
+
+
+class ManifestNameMatchesFolder(Rule):
+    id = "SILO103"
+    summary = "name differs from the agent's folder name"
+    unit = "agent"
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        name = data.get("name") if data is not None else None
+        if isinstance(name, str) and name != unit.dir.name:
+            yield _hit(unit, _at(unit, "name"),
+                       f"name {short(name)} must equal the folder name {unit.dir.name!r}")
+
+
+class ManifestDescription(Rule):
+    id = "SILO104"
+    summary = "description is missing, empty or longer than 1024 characters"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None:
+            return
+        if "description" not in data:
+            yield _hit(unit, 1, "missing required key `description`")
+            return
+        problem = check_description_value(data["description"])
+        if problem:
+            yield _hit(unit, _at(unit, "description"), problem)
+
+
+class ManifestVersion(Rule):
+    id = "SILO105"
+    summary = "version is missing or not a semantic version (1.0.0)"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None:
+            return
+        if "version" not in data:
+            yield _hit(unit, 1, "missing required key `version`")
+            return
+        version = data["version"]
+        if not isinstance(version, str) or not SEMVER_RE.match(version):
+            yield _hit(unit, _at(unit, "version"),
+                       f"version {short(version)} must be a semantic version like 1.0.0 "
+                       "(quote it if YAML reads it as a number)")
+
+
+class ManifestModel(Rule):
+    id = "SILO106"
+    summary = "model is not a non-empty string"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None or "model" not in data or data["model"] is None:
+            return
+        model = data["model"]
+        if not isinstance(model, str) or not model.strip():
+            yield _hit(unit, _at(unit, "model"),
+                       f"model must be a non-empty string, got {short(model)}")
+
+
+class CapabilityExits(Rule):
+    id = "SILO107"
+    summary = "capabilities is not a mapping of registered exit names to constraint mappings"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None or data.get("capabilities") is None:
+            return
+        caps = data["capabilities"]
+        if not isinstance(caps, dict):
+            yield _hit(unit, _at(unit, "capabilities"),
+                       "capabilities must be a mapping of exit names to constraints")
+            return
+        for name, constraints in caps.items():
+            line = _at(unit, "capabilities", str(name))
+            if not isinstance(name, str) or name not in ctx.registry:
+                known = ", ".join(ctx.registry.names())
+                yield _hit(unit, line, f"capability {short(name)} names no registered exit "
+                                       f"(known: {known})")
+            elif constraints is not None and not isinstance(constraints, dict):
+                yield _hit(unit, line, f"capability {name!r} must map to constraints "
+                                       f"(use {{}} for none), got {short(constraints)}")
+
+
+def _constraint_items(unit: AgentUnit, ctx: LintContext) -> Iterator[tuple[str, str, Any, int]]:
+    """(exit, constraint key, value, line) for every constraint of a registered exit."""
+    caps = unit.capabilities() or {}
+    for name, constraints in caps.items():
+        if isinstance(name, str) and name in ctx.registry and isinstance(constraints, dict):
+            for key, value in constraints.items():
+                yield name, key, value, _at(unit, "capabilities", name, str(key))
+
+
+class ConstraintKeys(Rule):
+    id = "SILO108"
+    summary = "a capability sets a constraint its exit does not declare"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        for name, key, _value, line in _constraint_items(unit, ctx):
+            spec = ctx.registry.get(name)
+            if spec is not None and key not in spec.constraints:
+                declared = ", ".join(sorted(spec.constraints)) or "none"
+                yield _hit(unit, line, f"{name}: unknown constraint {short(key)} "
+                                       f"(the exit declares: {declared})")
+
+
+class ConstraintTypes(Rule):
+    id = "SILO109"
+    summary = "a constraint value has the wrong type for its rule"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        for name, key, value, line in _constraint_items(unit, ctx):
+            spec = ctx.registry.get(name)
+            constraint = spec.constraints.get(key) if spec is not None else None
+            if constraint is None or constraint.value_ok(value):
+                continue
+            expected = {"<=": "a number", ">=": "a number",
+                        "in": "a list of strings or numbers"}.get(constraint.rule,
+                                                                  "a string, number or boolean")
+            yield _hit(unit, line, f"{name}: {key} must be {expected}, got {short(value)}")
+
+
+class EmailTemplatesExist(Rule):
+    id = "SILO110"
+    summary = "email.send names a template that is not under templates/"
+    unit = "agent"
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        caps = unit.capabilities() or {}
+        constraints = caps.get("email.send")
+        templates = constraints.get("templates") if isinstance(constraints, dict) else None
+        if not isinstance(templates, list):
+            return
+        for index, name in enumerate(templates):
+            line = _at(unit, "capabilities", "email.send", "templates", index)
+            if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
+                yield _hit(unit, line, f"email.send: template {short(name)} must be a "
+                                       "lowercase-hyphenated template name")
+            elif not template_path(unit.dir, name).is_file():
+                yield _hit(unit, line, f"email.send: template {name!r} has no file "
+                                       f"templates/{name}.md")
+
+
+class ManifestLimits(Rule):
+    id = "SILO111"
+    summary = "limits has an unknown key or a value that is not a positive integer"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None or data.get("limits") is None:
+            return
+        limits = data["limits"]
+        if not isinstance(limits, dict):
+            yield _hit(unit, _at(unit, "limits"), "limits must be a mapping")
+            return
+        for key, value in limits.items():
+            line = _at(unit, "limits", str(key))
+            if key not in DEFAULT_LIMITS:
+                yield _hit(unit, line, f"unknown limit {short(key)} "
+                                       f"(known: {', '.join(DEFAULT_LIMITS)})")
+            elif not _is_int(value) or not 1 <= value <= LIMIT_MAX:
+                yield _hit(unit, line, f"limit {key} must be an integer from 1 to "
+                                       f"{LIMIT_MAX}, got {short(value)}")
+
+
+class EscalateToShape(Rule):
+    id = "SILO112"
+    summary = "escalate_to is not a list of agent names or `human`"
+    unit = "agent"
+    blocking = True
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None or data.get("escalate_to") is None:
+            return
+        targets = data["escalate_to"]
+        if not isinstance(targets, list):
+            yield _hit(unit, _at(unit, "escalate_to"),
+                       "escalate_to must be a list of agent names or `human`")
+            return
+        for index, target in enumerate(targets):
+            problem = check_name_value(target, "escalate_to target")
+            if problem:
+                yield _hit(unit, _at(unit, "escalate_to", index), problem)
+
+
+class EscalateToExists(Rule):
+    id = "SILO113"
+    summary = "an escalate_to target is neither `human` nor an agent of the workspace"
+    unit = "agent"
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        targets = data.get("escalate_to") if data is not None else None
+        if not isinstance(targets, list):
+            return
+        for index, target in enumerate(targets):
+            if not isinstance(target, str) or check_name_value(target) or target == HUMAN:
+                continue
+            line = _at(unit, "escalate_to", index)
+            if target == data.get("name"):
+                yield _hit(unit, line, f"escalate_to names the agent itself ({target!r})")
+            elif target not in ctx.known_agents:
+                yield _hit(unit, line, f"escalate_to target {target!r} is not an agent of "
+                                       "the workspace (agents/<name>/AGENT.md) nor `human`")
+
+
+class UnknownManifestKeys(Rule):
+    id = "SILO114"
+    summary = "unknown top-level frontmatter key (an error with --strict)"
+    severity = WARNING
+    unit = "agent"
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None:
+            return
+        for key in data:
+            if key not in MANIFEST_KEYS:
+                yield _hit(unit, _at(unit, str(key)),
+                           f"unknown frontmatter key {short(key)} "
+                           f"(known: {', '.join(sorted(MANIFEST_KEYS))})")
+
+
+class BodySections(Rule):
+    id = "SILO115"
+    summary = "AGENT.md body lacks a Purpose, Capabilities, Limitations or Escalation section"
+    severity = WARNING
+    unit = "agent"
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if unit.doc is None or unit.data is None:
+            return
+        tokens = MarkdownIt("commonmark").parse(unit.doc.body)
+        headings = {
+            tokens[i + 1].content.strip().lower()
+            for i, tok in enumerate(tokens)
+            if tok.type == "heading_open" and i + 1 < len(tokens)
+        }
+        missing = [s for s in REQUIRED_SECTIONS if s.lower() not in headings]
+        if missing:
+            yield _hit(unit, unit.doc.body_line,
+                       f"AGENT.md body has no section heading for: {', '.join(missing)}")
+
+
+class MainMissing(Rule):
+    id = "SILO116"
+    summary = "the agent folder has no main.py"
+    unit = "agent"
+
+    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if not (unit.dir / "main.py").is_file():
+            yield Hit(unit.dir / "main.py", 1, f"agent folder {unit.dir.name!r} has no main.py")
+
+
+RULES: tuple[Rule, ...] = (
+    ManifestMissing(), ManifestFrontmatter(), ManifestName(), ManifestNameMatchesFolder(),
+    ManifestDescription(), ManifestVersion(), ManifestModel(), CapabilityExits(),
+    ConstraintKeys(), ConstraintTypes(), EmailTemplatesExist(), ManifestLimits(),
+    EscalateToShape(), EscalateToExists(), UnknownManifestKeys(), BodySections(), MainMissing(),
+)

@@ -1,0 +1,210 @@
+"""SILO2xx: procedures (design §3.2), an agent's own and the workspace's shared ones.
+
+An agent procedure may only use what its agent's capabilities grant; a workspace
+procedure may use any registered exit. Either way, an exit named in the body as inline
+code must be declared in `uses`, so a reader (and the SDK prompt) never sees a step that
+the procedure does not admit to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from siloos.agent.document import short
+from siloos.agent.lint import mdscan
+from siloos.agent.lint.base import WARNING, Hit, LintContext, ProcedureUnit, Rule
+from siloos.agent.lint.manifest_rules import check_description_value, check_name_value
+from siloos.agent.manifest import PROCEDURE_KEYS
+
+#: A code span that names a tool: `refunds.issue` or `refunds.issue(order, amount)`.
+_CALLISH = re.compile(r"^\s*([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\s*(?:\(.*\))?\s*$", re.S)
+
+
+def _data(unit: ProcedureUnit) -> dict[str, Any] | None:
+    if unit.doc is None or not isinstance(unit.doc.data, dict):
+        return None
+    return unit.doc.data
+
+
+def _at(unit: ProcedureUnit, *keypath: str | int) -> int:
+    return unit.doc.line_of(*keypath) if unit.doc is not None else 1
+
+
+def _uses(unit: ProcedureUnit) -> list[tuple[int, str]] | None:
+    """(index, name) of the string entries of a well-formed `uses`, [] when absent."""
+    data = _data(unit)
+    if data is None:
+        return None
+    uses = data.get("uses")
+    if uses is None:
+        return []
+    if not isinstance(uses, list):
+        return None
+    return [(i, name) for i, name in enumerate(uses) if isinstance(name, str)]
+
+
+class ProcedureFrontmatter(Rule):
+    id = "SILO201"
+    summary = "procedure is unreadable, or its frontmatter is missing, invalid or not a mapping"
+    unit = "procedure"
+    blocking = True
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        if unit.error is not None:
+            yield Hit(unit.path, unit.error.line or 1, f"procedure: {unit.error}")
+            return
+        if unit.doc is None:
+            return
+        if not unit.doc.has_frontmatter:
+            yield Hit(unit.path, 1, "procedure must start with YAML frontmatter "
+                                    "(name, description, uses, when)")
+        elif not isinstance(unit.doc.data, dict):
+            yield Hit(unit.path, 2, "frontmatter must be a mapping of keys, got "
+                                    f"{type(unit.doc.data).__name__}")
+        for keypath, line in unit.doc.duplicates:
+            yield Hit(unit.path, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
+
+
+class ProcedureName(Rule):
+    id = "SILO202"
+    summary = "procedure name is missing or not lowercase-hyphenated (1..64 characters)"
+    unit = "procedure"
+    blocking = True
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = _data(unit)
+        if data is None:
+            return
+        if "name" not in data:
+            yield Hit(unit.path, 1, "missing required key `name`")
+            return
+        problem = check_name_value(data["name"])
+        if problem:
+            yield Hit(unit.path, _at(unit, "name"), problem)
+
+
+class ProcedureDescription(Rule):
+    id = "SILO203"
+    summary = "procedure description is missing, empty or longer than 1024 characters"
+    unit = "procedure"
+    blocking = True
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = _data(unit)
+        if data is None:
+            return
+        if "description" not in data:
+            yield Hit(unit.path, 1, "missing required key `description`")
+            return
+        problem = check_description_value(data["description"])
+        if problem:
+            yield Hit(unit.path, _at(unit, "description"), problem)
+
+
+class ProcedureUsesShape(Rule):
+    id = "SILO204"
+    summary = "procedure `uses` is not a list of exit names"
+    unit = "procedure"
+    blocking = True
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = _data(unit)
+        if data is None or data.get("uses") is None:
+            return
+        uses = data["uses"]
+        if not isinstance(uses, list):
+            yield Hit(unit.path, _at(unit, "uses"), "uses must be a list of exit names")
+            return
+        for index, name in enumerate(uses):
+            if not isinstance(name, str):
+                yield Hit(unit.path, _at(unit, "uses", index),
+                          f"uses entry must be an exit name, got {short(name)}")
+
+
+class ProcedureWhen(Rule):
+    id = "SILO205"
+    summary = "procedure `when` is not a non-empty string"
+    unit = "procedure"
+    blocking = True
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = _data(unit)
+        if data is None or data.get("when") is None:
+            return
+        when = data["when"]
+        if not isinstance(when, str) or not when.strip():
+            yield Hit(unit.path, _at(unit, "when"),
+                      f"when must be a non-empty string, got {short(when)}")
+
+
+class ProcedureUsesRegistered(Rule):
+    id = "SILO206"
+    summary = "procedure `uses` names an exit that is not registered"
+    unit = "procedure"
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        for index, name in _uses(unit) or []:
+            if name not in ctx.registry:
+                yield Hit(unit.path, _at(unit, "uses", index),
+                          f"uses {name!r}, which is not a registered exit "
+                          f"(known: {', '.join(ctx.registry.names())})")
+
+
+class ProcedureUsesSubset(Rule):
+    id = "SILO207"
+    summary = "an agent procedure uses an exit its agent's capabilities do not grant"
+    unit = "procedure"
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        if unit.agent is None:
+            return
+        caps = unit.agent.capabilities()
+        if caps is None and unit.agent.data is None:
+            return  # the manifest itself is broken; SILO1xx says so
+        granted = set(caps or {})
+        for index, name in _uses(unit) or []:
+            if name in ctx.registry and name not in granted:
+                yield Hit(unit.path, _at(unit, "uses", index),
+                          f"uses {name!r}, but agent {unit.agent.dir.name!r} has no such "
+                          "capability")
+
+
+class ProcedureBodyExits(Rule):
+    id = "SILO208"
+    summary = "the procedure body names an exit in inline code that `uses` does not declare"
+    unit = "procedure"
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        uses = _uses(unit)
+        if uses is None or unit.doc is None:
+            return
+        declared = {name for _i, name in uses}
+        for content, line in mdscan.code_spans(unit.doc.body, unit.doc.body_line):
+            match = _CALLISH.match(content)
+            if match and match.group(1) in ctx.registry and match.group(1) not in declared:
+                yield Hit(unit.path, line, f"body uses `{match.group(1)}` but the "
+                                           "frontmatter's `uses` does not declare it")
+
+
+class UnknownProcedureKeys(Rule):
+    id = "SILO209"
+    summary = "unknown procedure frontmatter key (an error with --strict)"
+    severity = WARNING
+    unit = "procedure"
+
+    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = _data(unit)
+        for key in data or {}:
+            if key not in PROCEDURE_KEYS:
+                yield Hit(unit.path, _at(unit, str(key)),
+                          f"unknown frontmatter key {short(key)} "
+                          f"(known: {', '.join(sorted(PROCEDURE_KEYS))})")
+
+
+RULES: tuple[Rule, ...] = (
+    ProcedureFrontmatter(), ProcedureName(), ProcedureDescription(), ProcedureUsesShape(),
+    ProcedureWhen(), ProcedureUsesRegistered(), ProcedureUsesSubset(), ProcedureBodyExits(),
+    UnknownProcedureKeys(),
+)
