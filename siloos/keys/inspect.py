@@ -7,6 +7,7 @@ keyring and whether the key as a whole would be accepted by the membrane's check
 
 from __future__ import annotations
 
+import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,12 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from siloos.errors import InputError
 from siloos.keys.claims import BASE_TYP, TASK_TYP
 from siloos.keys.policy import (
+    MAX_TOKEN_CHARS,
     CheckContext,
     Fail,
     Policy,
-    WellFormed,
     b64url_decode,
     base_key_policy,
+    no_duplicates,
     signature_steps,
     task_key_policy,
 )
@@ -51,26 +53,27 @@ class Inspection:
 
 
 def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims of a compact JWT, decoded but NOT verified; InputError if garbled."""
-    ctx = CheckContext(token=token, public_keys={}, revocations=_NeverAsked(), now=0,
-                       leeway=0, expected_agent=None)
-    outcome = WellFormed().verify(ctx)
-    if isinstance(outcome, Fail):
-        raise InputError(f"not a readable key: {outcome.reason}")
-    try:
-        claims = json.loads(b64url_decode(token.split(".")[1]).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InputError("not a readable key: claims are not valid JSON") from None
-    if not isinstance(claims, dict):
-        raise InputError("not a readable key: claims are not a JSON object")
-    return dict(ctx.header or {}), claims
+    """Header and claims of a compact JWT, decoded but NOT verified; InputError if garbled.
 
-
-class _NeverAsked:
-    """A RevocationCheck for the parse-only step, which never consults revocations."""
-
-    def is_revoked(self, jti: str) -> bool:
-        return True
+    Tolerant on purpose where the verifier is not: a missing or empty signature (an
+    `alg: none` forgery) still shows its header and claims, so an operator can see it.
+    """
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+        raise InputError("not a readable key: missing or too long")
+    segments = token.split(".")
+    if len(segments) not in (2, 3):
+        raise InputError("not a readable key: expected header.claims.signature")
+    decoded = []
+    for what, segment in zip(("header", "claims"), segments[:2], strict=True):
+        try:
+            value = json.loads(b64url_decode(segment).decode("utf-8"),
+                               object_pairs_hook=no_duplicates)
+        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+            raise InputError(f"not a readable key: {what} is not base64url JSON") from None
+        if not isinstance(value, dict):
+            raise InputError(f"not a readable key: {what} is not a JSON object")
+        decoded.append(value)
+    return decoded[0], decoded[1]
 
 
 def inspect_key(token: str, public_keys: Mapping[str, Ed25519PublicKey],
@@ -93,11 +96,13 @@ def inspect_key(token: str, public_keys: Mapping[str, Ed25519PublicKey],
     elif typ == TASK_TYP:
         full_fail = run(task_key_policy())
     else:
-        full_fail = sig_fail or Fail(401, f"typ is neither {BASE_TYP!r} nor {TASK_TYP!r}")
+        full_fail = sig_fail if sig_fail is not None else \
+            Fail(401, f"typ is neither {BASE_TYP!r} nor {TASK_TYP!r}")
     return Inspection(
         header=header, claims=claims,
-        signature_ok=sig_fail is None, signature_reason=sig_fail.reason if sig_fail else None,
+        signature_ok=sig_fail is None,
+        signature_reason=None if sig_fail is None else sig_fail.reason,
         accepted=full_fail is None,
-        refusal_code=full_fail.code if full_fail else None,
-        refusal_reason=full_fail.reason if full_fail else None,
+        refusal_code=None if full_fail is None else full_fail.code,
+        refusal_reason=None if full_fail is None else full_fail.reason,
     )

@@ -101,7 +101,7 @@ def b64url_decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
@@ -131,7 +131,7 @@ class WellFormed:
             return Fail(UNAUTHORIZED, "key has an empty or non-base64url part")
         try:
             header = json.loads(b64url_decode(parts[0]).decode("utf-8"),
-                                object_pairs_hook=_no_duplicates)
+                                object_pairs_hook=no_duplicates)
         except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as err:
             return Fail(UNAUTHORIZED, f"key header is not valid JSON: {str(err)[:80]}")
         if not isinstance(header, dict):
