@@ -1,0 +1,473 @@
+"""`PatternDetector`: stdlib-`re` recognizers for personal data in free text.
+
+Each recognizer finds cheap candidates with one compiled regex whose first character is a
+plain class or literal (so `re` can skip ahead in C), then decides in Python with checksums
+and shape rules. Recall matters more than precision (F2): a missed value leaks, an extra
+token only hides a number. Known ambiguities, decided on purpose:
+
+- a four-part dotted number that is a valid IPv4 address (``1.2.3.4``) is an IP unless it
+  directly follows ``v``/``version``/``build``/``release`` (then it is a version);
+- a bare 9-digit number passing the TFN checksum is an id unless a word like "order",
+  "invoice", "ref" or "#" directly precedes it; a bare 10-digit number is a phone only if
+  it starts with 0 or follows a phone word ("call", "mobile", ...);
+- numbers shaped like amounts (``1 234 567``), dates (``2024-01-15``, ``15.01.2024``) or
+  decimals are never phones; a date is a date of birth only next to a birth word.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+
+from siloos.privacy.checksums import IBAN_LENGTHS, card_valid, iban_valid, ssn_valid, tfn_valid
+from siloos.privacy.spans import Span, merge_spans
+
+_SEP = " .-"
+
+
+def _glued_before(text: str, start: int) -> bool:
+    """The character before `start` continues a word or a number (so no match starts here)."""
+    if start == 0:
+        return False
+    prev = text[start - 1]
+    if prev.isalnum() or prev in "_@+/":
+        return True
+    # "12.0412 345 678", "ORD-0412…": a separator glued to a preceding digit or letter.
+    return prev in ".-,:" and start >= 2 and text[start - 2].isalnum()
+
+
+def _glued_after(text: str, end: int) -> bool:
+    """The character after `end` continues the token (a word, or `.5`/`,5`/`-5`)."""
+    if end >= len(text):
+        return False
+    nxt = text[end]
+    if nxt.isalnum() or nxt in "_@":
+        return True
+    return nxt in ".,-/:" and end + 1 < len(text) and text[end + 1].isdigit()
+
+
+def _context_before(text: str, start: int, pattern: re.Pattern[str], width: int) -> bool:
+    return pattern.search(text, max(0, start - width), start) is not None
+
+
+# ---------------------------------------------------------------- email
+
+_AT_RE = re.compile("@")
+_LOCAL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+-/=?^_`{|}~"
+)
+_DOMAIN_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
+)
+
+
+def find_emails(text: str) -> list[Span]:
+    """Addresses found around each `@`: local part scanned backwards, domain by regex."""
+    spans = []
+    for at in _AT_RE.finditer(text):
+        i = at.start()
+        start = i
+        while start > 0 and i - start < 64 and (text[start - 1] in _LOCAL_CHARS):
+            start -= 1
+        while start < i and text[start] in ".'":
+            start += 1  # a local part does not start with a dot or quote
+        if start == i or text[i - 1] == ".":
+            continue
+        domain = _DOMAIN_RE.match(text, i + 1)
+        if domain is None:
+            continue
+        spans.append(Span(start, domain.end(), "email"))
+    return spans
+
+
+# ---------------------------------------------------------------- phone
+
+_PHONE_CANDIDATE_RE = re.compile(r"[+(\d][\d ().\-]{5,24}\d")
+_PHONE_GROUP_RE = re.compile(r"\+?\(?\d+\)?")
+_PHONE_SHAPE_RE = re.compile(
+    r"""^(?:(?P<cc>\+\d{1,3}|00\d{1,3})[ .\-]?)?
+        (?:\(0\)[ .\-]?)?
+        (?:(?P<area>\(\d{1,5}\))[ .\-]?)?
+        \d+(?:[ .\-]\d+)*$""",
+    re.X,
+)
+_PHONE_WORDS_RE = re.compile(
+    r"(?i)\b(?:phone|ph|tel|telephone|mobile|mob|cell|cellphone|call|text|sms|whatsapp|fax"
+    r"|number|contact|ring|reach|dial|landline|handy|telefon|nummer)\b"
+)
+_DATE_SHAPES = {(4, 2, 2), (2, 2, 4), (1, 2, 4), (2, 1, 4), (1, 1, 4), (2, 2, 2)}
+
+
+def _phone_ok(text: str, start: int, end: int) -> bool:
+    candidate = text[start:end]
+    shape = _PHONE_SHAPE_RE.match(candidate)
+    if shape is None:
+        return False
+    digits = [c for c in candidate if c.isdigit()]
+    count = len(digits)
+    groups = [g for g in re.split(r"[ .\-()+]+", candidate) if g]
+    sizes = tuple(len(g) for g in groups)
+    separators = {c for c in candidate if c in _SEP}
+    if shape.group("cc"):
+        cc_digits = len(shape.group("cc")) - (2 if shape.group("cc").startswith("00") else 1)
+        return 8 <= count - (0 if candidate.startswith("+") else 2) <= 15 and cc_digits <= 3
+    if len(groups) == 3 and sizes in _DATE_SHAPES and separators <= {".", "-"}:
+        return False  # 2024-01-15, 15.01.2024
+    if len(groups) == 4 and separators == {"."} and all(s <= 3 for s in sizes):
+        return False  # an IPv4 address or a version, never a phone
+    if shape.group("area"):
+        return 8 <= count <= 12
+    if digits[0] == "0":
+        return 9 <= count <= 12 and not (len(groups) == 1 and count == 9)
+    if len(groups) > 1 and sizes[0] <= 3 and all(s == 3 for s in sizes[1:]):
+        return False  # 1 234 567 / 12.345.678: thousands, an amount
+    if sizes in ((3, 3, 4), (1, 3, 3, 4)) and digits[-10] in "23456789":
+        return True  # North American 415-555-0100, 1-800-555-0199
+    has_context = _context_before(text, start, _PHONE_WORDS_RE, 32)
+    return has_context and 7 <= count <= 12
+
+
+def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
+    """Phone numbers in national and international spellings (allocated or not)."""
+    spans: list[Span] = []
+    for match in _PHONE_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
+        base = match.start()
+        groups = [(base + g.start(), base + g.end()) for g in _PHONE_GROUP_RE.finditer(match[0])]
+        spans.extend(_best_subspans(text, groups, _phone_ok))
+    return spans
+
+
+def _best_subspans(
+    text: str, groups: list[tuple[int, int]], accept: Callable[[str, int, int], bool]
+) -> list[Span]:
+    """Longest valid runs of whole digit groups, left to right (a candidate may hold a
+    leading amount, a trailing count, or two numbers side by side)."""
+    found = []
+    i = 0
+    groups = groups[:12]
+    while i < len(groups):
+        start = groups[i][0]
+        if i > 0 and (text[start - 1] != " " or _glued_before(text, start)):
+            i += 1
+            continue
+        if i == 0 and _glued_before(text, start):
+            i += 1
+            continue
+        hit = None
+        for j in range(len(groups), i, -1):
+            end = groups[j - 1][1]
+            if _glued_after(text, end) and j == len(groups):
+                continue
+            if j < len(groups) and text[end] != " ":
+                continue
+            if accept(text, start, end):
+                hit = j
+                found.append((start, end))
+                break
+        i = hit if hit is not None else i + 1
+    return [Span(s, e, "phone") for s, e in found]
+
+
+# ---------------------------------------------------------------- card
+
+_CARD_CANDIDATE_RE = re.compile(r"\d[\d \-]{11,26}\d")
+_DIGIT_RUN_RE = re.compile(r"\d+")
+
+
+def _card_ok(text: str, start: int, end: int) -> bool:
+    candidate = text[start:end]
+    separators = {c for c in candidate if not c.isdigit()}
+    if len(separators) > 1 or "  " in candidate or "--" in candidate:
+        return False
+    digits = "".join(c for c in candidate if c.isdigit())
+    if separators:
+        sizes = [len(g) for g in _DIGIT_RUN_RE.findall(candidate)]
+        if sizes[0] != 4 or not all(3 <= s <= 6 for s in sizes[1:-1]) or sizes[-1] > 6:
+            return False
+    return card_valid(digits)
+
+
+def find_cards(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
+    """Payment card numbers: 13-19 digits, optional single spaces/dashes, Luhn-valid."""
+    spans = []
+    for match in _CARD_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
+        base = match.start()
+        runs = [(base + g.start(), base + g.end()) for g in _DIGIT_RUN_RE.finditer(match[0])]
+        for i in range(len(runs)):
+            start = runs[i][0]
+            if (i == 0 and _glued_before(text, start)) or (i > 0 and text[start - 1] == "-"):
+                continue
+            for j in range(len(runs), i, -1):
+                end = runs[j - 1][1]
+                if _glued_after(text, end) or (j < len(runs) and text[end] == "-"):
+                    continue
+                if _card_ok(text, start, end):
+                    spans.append(Span(start, end, "card"))
+                    break
+            else:
+                continue
+            break
+    return spans
+
+
+# ---------------------------------------------------------------- IBAN
+
+_IBAN_CANDIDATE_RE = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}")
+
+
+def find_ibans(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
+    """IBANs with a valid mod-97 checksum, compact or in groups of four."""
+    spans = []
+    for match in _IBAN_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
+        start = match.start()
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            continue
+        chars = [(k, c) for k, c in enumerate(match[0]) if c != " "]
+        expected = IBAN_LENGTHS.get(match[0][:2])
+        lengths = [expected] if expected else range(min(34, len(chars)), 14, -1)
+        for length in lengths:
+            if length is None or length > len(chars):
+                continue
+            end = start + chars[length - 1][0] + 1
+            if _glued_after(text, end) and not (end < len(text) and text[end] == " "):
+                continue
+            compact = "".join(c for _, c in chars[:length])
+            if iban_valid(compact):
+                spans.append(Span(start, end, "iban"))
+                break
+    return spans
+
+
+# ---------------------------------------------------------------- IP
+
+_IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_VERSION_WORDS_RE = re.compile(r"(?i)(?:\bv|\bversion|\bver\.?|\bbuild|\brelease)\s*$")
+_IPV6_SEED_RE = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
+
+
+def find_ipv4(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
+    """IPv4 addresses: valid octets, no leading zeros, not right after a version word."""
+    spans = []
+    for match in _IPV4_RE.finditer(text, pos, len(text) if endpos is None else endpos):
+        start, end = match.span()
+        if _glued_before(text, start) or _glued_after(text, end):
+            continue
+        if _VERSION_WORDS_RE.search(text, max(0, start - 10), start):
+            continue
+        try:
+            ipaddress.IPv4Address(match[0])
+        except ValueError:
+            continue
+        spans.append(Span(start, end, "ip"))
+    return spans
+
+
+def find_ipv6(text: str) -> list[Span]:
+    """IPv6 addresses, grown from each `:hex:` seed and validated by `ipaddress`."""
+    spans = []
+    last_end = -1
+    for seed in _IPV6_SEED_RE.finditer(text):
+        if seed.start() < last_end:
+            continue
+        start = seed.start()
+        while start > 0 and text[start - 1] in _IPV6_CHARS:
+            start -= 1
+        end = seed.end()
+        while end < len(text) and text[end] in _IPV6_CHARS:
+            end += 1
+        # Trailing sentence punctuation is not part of the address.
+        while end > start and text[end - 1] in ".":
+            end -= 1
+        last_end = end
+        candidate = text[start:end]
+        if candidate.count(":") < 2 or not any(c.isalnum() for c in candidate):
+            continue
+        if (start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")) or (
+            end < len(text) and (text[end].isalnum() or text[end] == "_")
+        ):
+            continue
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        spans.append(Span(start, end, "ip"))
+    return spans
+
+
+# ---------------------------------------------------------------- SSN / TFN
+
+_SSN_RE = re.compile(r"(\d{3})([- ])(\d{2})\2(\d{4})")
+_NINE_RE = re.compile(r"\d{3} ?\d{3} ?\d{3}")
+_ID_WORDS_RE = re.compile(r"(?i)\b(?:ssn|social security|tfn|tax file|tax id|taxpayer)\b")
+_NOT_ID_WORDS_RE = re.compile(
+    r"(?i)(?:\b(?:order|orders|invoice|ref|reference|tracking|ticket|case|account|acct|po"
+    r"|no|nr|id)\b\.?|#)\s*:?\s*$"
+)
+
+
+def find_national_ids(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
+    """US SSNs (ddd-dd-dddd, valid ranges) and 9-digit TFN-style ids (TFN checksum)."""
+    spans = []
+    endpos = len(text) if endpos is None else endpos
+    for match in _SSN_RE.finditer(text, pos, endpos):
+        start, end = match.span()
+        if _glued_before(text, start) or _glued_after(text, end):
+            continue
+        if ssn_valid(match[1], match[3], match[4]):
+            spans.append(Span(start, end, "ssn"))
+    for match in _NINE_RE.finditer(text, pos, endpos):
+        start, end = match.span()
+        candidate = match[0]
+        if _glued_before(text, start) or _glued_after(text, end):
+            continue
+        if candidate.count(" ") not in (0, 2):
+            continue
+        digits = candidate.replace(" ", "")
+        id_context = _context_before(text, start, _ID_WORDS_RE, 32)
+        if not id_context and _NOT_ID_WORDS_RE.search(text, max(0, start - 24), start):
+            continue
+        if tfn_valid(digits) or (
+            id_context and ssn_valid(digits[:3], digits[3:5], digits[5:])
+        ):
+            spans.append(Span(start, end, "ssn"))
+    return spans
+
+
+# ---------------------------------------------------------------- date of birth
+
+_MONTHS = (
+    r"(?:jan(?:uary|uar)?|feb(?:ruary|ruar)?|m(?:ar(?:ch)?|ärz|aerz)|apr(?:il)?|ma[iy]"
+    r"|jun[ei]?|jul[iy]?|aug(?:ust)?|sep(?:t(?:ember)?)?|o[ck]t(?:ober)?|nov(?:ember)?"
+    r"|de[cz](?:ember)?)\.?"
+)
+_DATE_RE = re.compile(
+    rf"""(?ix)
+    (?<![\w./-])
+    (?:
+        (?P<y1>\d{{4}})[-/.](?P<m1>\d{{1,2}})[-/.](?P<d1>\d{{1,2}})
+      | (?P<a2>\d{{1,2}})(?P<s2>[-/.])(?P<b2>\d{{1,2}})(?P=s2)(?P<y2>\d{{4}}|\d{{2}})
+      | \d{{1,2}}(?:st|nd|rd|th|\.)?(?:\s+of)?[\s-]+{_MONTHS},?[\s-]+\d{{4}}
+      | {_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}
+    )
+    (?![\w/]|[.-]\d)
+    """
+)
+# The first letter is a plain class so `re` can skip ahead in C; the rest is case-blind.
+_BIRTH_WORDS_RE = re.compile(
+    r"[bBdDgG](?<![^\W_][bBdDgG])(?i:orn|irth|irthday|irthdate|ob|\.o\.b|-day|eboren|eburtsdatum"
+    r"|eburtstag)(?![^\W_])"
+)
+
+
+def _date_plausible(match: re.Match[str]) -> bool:
+    if match.group("y1"):
+        return 1 <= int(match.group("m1")) <= 12 and 1 <= int(match.group("d1")) <= 31
+    if match.group("a2"):
+        a, b = int(match.group("a2")), int(match.group("b2"))
+        return 1 <= a <= 31 and 1 <= b <= 31 and (a <= 12 or b <= 12)
+    return True
+
+
+_BIRTH_ANCHORS = ("orn", "irth", "dob", "d.o.b", "eboren", "eburts", "-day")
+
+
+def _birth_words(text: str) -> list[re.Match[str]]:
+    """Birth words, found fast: on ASCII text via `str.find` of a few lowercase anchors in a
+    lowercased copy (same length, so offsets hold), then confirmed by the regex."""
+    if not text.isascii():
+        return list(_BIRTH_WORDS_RE.finditer(text))
+    lowered = text.lower()
+    found: dict[int, re.Match[str]] = {}
+    for anchor in _BIRTH_ANCHORS:
+        hit = lowered.find(anchor)
+        while hit != -1:
+            word_start = hit
+            while word_start > 0 and hit - word_start < 8 and lowered[word_start - 1].isalpha():
+                word_start -= 1
+            word = _BIRTH_WORDS_RE.match(text, word_start)
+            if word is not None and word_start not in found:
+                found[word_start] = word
+            hit = lowered.find(anchor, hit + 1)
+    return [found[k] for k in sorted(found)]
+
+
+def find_dates_of_birth(text: str) -> list[Span]:
+    """Dates next to a birth word: the nearest date after it (within 48 chars), else the
+    nearest before it (within 32)."""
+    spans = []
+    for word in _birth_words(text):
+        after = [
+            m for m in _DATE_RE.finditer(text, word.end(), min(len(text), word.end() + 48))
+            if _date_plausible(m)
+        ]
+        if after:
+            spans.append(Span(after[0].start(), after[0].end(), "dob"))
+            continue
+        before = [
+            m for m in _DATE_RE.finditer(text, max(0, word.start() - 32), word.start())
+            if _date_plausible(m)
+        ]
+        if before:
+            spans.append(Span(before[-1].start(), before[-1].end(), "dob"))
+    return spans
+
+
+# ---------------------------------------------------------------- the detector
+
+# Runs of digits with the separators numbers are written with. Every number-shaped kind is
+# looked for only inside a run long enough to hold it, so digit-poor prose costs one pass.
+_NUMBER_RUN_RE = re.compile(r"\d(?:[\d ().\-/]*\d)?")
+_MIN_RUN = 7  # the shortest number any recognizer accepts ("1.1.1.1", "555-0100")
+_PLAIN_DATE_RE = re.compile(r"\d{4}([-/.])\d\d?\1\d\d?|\d\d?([-/.])\d\d?\2(?:\d{4}|\d\d)")
+_MIN_DIGITS = {"phone": 7, "card": 13, "ip": 4, "ssn": 9}
+NUMBER_KINDS: dict[str, Callable[..., list[Span]]] = {
+    "phone": find_phones,
+    "card": find_cards,
+    "ip": find_ipv4,
+    "ssn": find_national_ids,
+}
+TEXT_KINDS: dict[str, Callable[[str], list[Span]]] = {
+    "email": find_emails,
+    "ip": find_ipv6,
+    "dob": find_dates_of_birth,
+}
+KINDS: tuple[str, ...] = ("email", "phone", "card", "iban", "ip", "ssn", "dob")
+
+
+class PatternDetector:
+    """Every pattern recognizer (or a chosen subset), merged: longest span wins."""
+
+    def __init__(self, kinds: Iterable[str] | None = None) -> None:
+        chosen = list(KINDS) if kinds is None else list(kinds)
+        unknown = [k for k in chosen if k not in KINDS]
+        if unknown or not chosen:
+            raise ValueError(f"unknown or empty recognizer kinds: {unknown or chosen}")
+        self.kinds = tuple(chosen)
+        self._numbers = [(k, NUMBER_KINDS[k]) for k in chosen if k in NUMBER_KINDS]
+        self._texts = [TEXT_KINDS[k] for k in chosen if k in TEXT_KINDS]
+        self._iban = "iban" in chosen
+
+    def find(self, text: str) -> list[Span]:
+        spans: list[Span] = []
+        for recognizer in self._texts:
+            spans.extend(recognizer(text))
+        if self._numbers or self._iban:
+            for run in _NUMBER_RUN_RE.finditer(text):
+                start, end = run.span()
+                if self._iban and start >= 2 and text[start - 2 : start].isupper():
+                    # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
+                    spans.extend(find_ibans(text, start - 2, min(len(text), start + 48)))
+                if end - start < _MIN_RUN:
+                    continue
+                chunk = run[0]
+                if _PLAIN_DATE_RE.fullmatch(chunk):
+                    continue  # a lone date is none of the number kinds (dob is found by words)
+                if start > 0 and text[start - 1] in "+(":
+                    start -= 1  # "+61 …", "(02) …" belong to the number
+                digits = len(chunk) - sum(chunk.count(c) for c in " ().-/")
+                for kind, recognizer in self._numbers:
+                    if digits >= _MIN_DIGITS[kind]:
+                        spans.extend(recognizer(text, start, end))
+        return merge_spans(spans)
