@@ -85,12 +85,21 @@ def test_a_file_that_is_not_a_database_is_refused_cleanly(tmp_path):
     assert path.read_bytes().startswith(b"this is not sqlite")
 
 
-def test_vault_can_share_the_connection(tmp_path):
+def test_neighbours_get_their_own_connection_to_the_same_file(tmp_path):
     with StateStore.open(tmp_path / "state.db") as store:
-        with store.transaction() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS vault_demo (token TEXT PRIMARY KEY)")
-            conn.execute("INSERT INTO vault_demo VALUES ('email_tk_0123456789ab')")
-        assert store.conn.execute("SELECT COUNT(*) FROM vault_demo").fetchone()[0] == 1
+        conn = store.conn
+        conn.execute("CREATE TABLE IF NOT EXISTS vault_demo (token TEXT PRIMARY KEY)")
+        conn.execute("INSERT INTO vault_demo VALUES ('email_tk_0123456789ab')")
+        # A store transaction that rolls back takes none of the neighbour's writes with it.
+        with pytest.raises(RuntimeError), store.transaction() as own:
+            own.execute("INSERT INTO revoked (jti) VALUES ('rolled-back')")
+            raise RuntimeError("boom")
+        assert conn.execute("SELECT COUNT(*) FROM vault_demo").fetchone()[0] == 1
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        task_id = store.create_task(agent="refund-agent", input={})
+        # Written by the store, visible to the neighbour at once (autocommit, WAL).
+        assert conn.execute("SELECT COUNT(*) FROM tasks WHERE task_id = ?",
+                            (task_id,)).fetchone()[0] == 1
 
 
 def test_failed_transaction_rolls_back(tmp_path):

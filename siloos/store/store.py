@@ -7,6 +7,7 @@ optional plaintext guard (see `siloos.store.encoding`) refuses anything that sli
 One sqlite3 connection per store, shared by threads under a re-entrant lock: the membrane
 runs in asyncio and the router may use worker threads, and every operation here is a
 short statement, so serialising them is simpler and safer than a connection per thread.
+Neighbouring packages (the vault) get a second connection, `store.conn`, to the same file.
 Other processes (`silo submit` while `silo serve` runs) coordinate through WAL mode and
 the busy timeout. Writes run in `BEGIN IMMEDIATE` transactions so that read-then-write
 sequences (idempotency checks, state transitions) cannot interleave across processes.
@@ -56,11 +57,17 @@ class StateStore:
     """The task store. Open with `StateStore.open(path)`; close with `close()`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path,
-                 guard: PlaintextGuard | None = None) -> None:
-        self.conn = conn
+                 guard: PlaintextGuard | None = None, *,
+                 neighbour_conn: sqlite3.Connection | None = None) -> None:
+        self._conn = conn
         self.path = path
-        #: Hold this around any direct use of `conn` (the vault shares the connection).
+        #: Guards the store's own connection; all store methods are safe across threads.
         self.lock = threading.RLock()
+        #: A second connection to the same file for neighbouring packages (the privacy
+        #: vault makes its tables here). It is separate so that a neighbour's statement,
+        #: run under its own lock on another thread, can never land inside (and be rolled
+        #: back with) a store transaction; SQLite's own locking orders the two.
+        self.conn = neighbour_conn if neighbour_conn is not None else conn
         self._encoder = Encoder(guard)
 
     # -- opening -----------------------------------------------------------------------
@@ -73,24 +80,18 @@ class StateStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fresh = not path.exists()
-            conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000,
-                                   isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as err:
+        except OSError as err:
             raise StateDatabaseError(f"{path}: cannot open state database: {err}") from None
+        conn = _connect(path, busy_timeout_ms)
         try:
             if fresh:
                 # The vault's ciphertexts live here too: owner-only, like .silo/keys.
                 os.chmod(path, 0o600)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StateDatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
-            # NORMAL is durable against a crash of the process (the case the router must
-            # survive); only an OS crash could lose the last commits.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, where=str(path))
+            neighbour = _connect(path, busy_timeout_ms)
         except sqlite3.DatabaseError as err:
             conn.close()
             raise StateDatabaseError(f"{path}: not a usable SiloOS state database: {err}") \
@@ -98,11 +99,13 @@ class StateStore:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path, guard)
+        return cls(conn, path, guard, neighbour_conn=neighbour)
 
     def close(self) -> None:
         with self.lock:
-            self.conn.close()
+            if self.conn is not self._conn:
+                self.conn.close()
+            self._conn.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -121,29 +124,31 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction on the shared connection, for this store and its neighbours.
+        """A write transaction on the store's connection (several store writes at once).
 
-        Re-entrant: a transaction opened inside another joins the outer one.
+        Re-entrant: a transaction opened inside another joins the outer one. Do not write
+        through `store.conn` (the vault) inside it: that connection would wait for this
+        transaction's write lock until the busy timeout.
         """
         with self.lock:
-            if self.conn.in_transaction:
-                yield self.conn
+            if self._conn.in_transaction:
+                yield self._conn
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
+                yield self._conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            self._conn.execute("COMMIT")
 
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         with self.lock:
-            return self.conn.execute(sql, params).fetchone()
+            return self._conn.execute(sql, params).fetchone()
 
     def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self.lock:
-            return self.conn.execute(sql, params).fetchall()
+            return self._conn.execute(sql, params).fetchall()
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -455,3 +460,24 @@ def _check_state(state: str) -> None:
 def _check_hop(hop: int) -> None:
     if isinstance(hop, bool) or not isinstance(hop, int) or hop < 0:
         raise StoreError(f"hop must be a non-negative integer, not {hop!r}")
+
+
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """One configured connection: autocommit (transactions are explicit), rows by name."""
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                               check_same_thread=False)
+    except sqlite3.Error as err:
+        raise StateDatabaseError(f"{path}: cannot open state database: {err}") from None
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        # NORMAL is durable against a crash of the process (the case the router must
+        # survive); only an OS crash could lose the last commits.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise StateDatabaseError(f"{path}: not a usable SiloOS state database: {err}") \
+            from None
+    return conn
