@@ -105,6 +105,7 @@ class Vault:
         self._aead = AESGCM(read_secret(keys_dir / VAULT_KEY_FILE))
         self._secret = read_secret(keys_dir / TOKEN_SECRET_FILE)
         self._lock = threading.RLock()
+        self._minted: set[str] = set()  # tokens this process knows are stored
         # scope -> (highest rowid seen, decrypted entries); plaintext lives in memory only.
         self._known_cache: dict[str, tuple[int, int, list[tuple[str, str, str]]]] = {}
         with self._lock:
@@ -151,6 +152,8 @@ class Vault:
     def tokenize(self, value: str, kind: str, scope: str) -> str:
         """Store `value` (encrypted) under its deterministic token in `scope`; return the token."""
         token = self.token_for(value, kind, scope)
+        if token in self._minted:
+            return token  # rows are never deleted: once stored, always stored
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, value.encode("utf-8"), self._aad(token, scope))
         with self._lock:
@@ -167,6 +170,8 @@ class Vault:
         if row is None or row[0] != scope:
             # An 82-bit id collision across scopes; refuse rather than alias two values.
             raise VaultIntegrityError()
+        with self._lock:
+            self._minted.add(token)
         return token
 
     @staticmethod
