@@ -1,0 +1,65 @@
+"""Intake: turn a submitted task into its tokenized form before anything is stored.
+
+Design §7: the router loads the customer's record from the system of record (through the
+`customers.get` exit's PII schema) into the vault first, so that known-value matching
+catches the customer's own name or address in the very first message. Only then is the
+message scanned and stored. The real customer id never reaches the store: the task keeps
+the opaque vault scope and the `cust_tk_…` token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from siloos.backoffice import NotFound
+from siloos.errors import UsageError
+from siloos.router.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A task ready to store: scope and tokens, plus the real customer id for the host."""
+
+    customer_id: str | None
+    scope: str
+    customer_token: str | None
+    case_token: str
+    input: dict[str, Any]
+
+
+def take_in(rt: Runtime, *, customer: str | None, message: str | None,
+            extra_input: dict[str, Any] | None) -> Intake:
+    """Tokenize a new task's customer, message and input (nothing is stored yet)."""
+    if customer is not None:
+        customer = customer.strip()
+        if not customer:
+            raise UsageError("--customer is empty")
+        try:
+            record = rt.backoffice.get_customer(customer)
+        except NotFound:
+            raise UsageError("unknown customer (not in the back office; "
+                             "`silo data import customers FILE.csv`)") from None
+        scope = rt.vault.scope_for(customer)
+        spec = rt.registry.get("customers.get")
+        pii = dict(spec.pii) if spec else {}
+        pii.setdefault("dob", "dob")
+        rt.tokenizer.load_known(record, pii, scope)
+        customer_token = rt.vault.tokenize(customer, "cust", scope)
+    else:
+        # A task with no customer still gets a scope of its own: free text it carries is
+        # tokenized into that scope and no other task can resolve it.
+        scope = rt.vault.scope_for("anonymous:" + secrets.token_hex(16))
+        customer_token = None
+    case_token = rt.vault.tokenize("case:" + secrets.token_hex(16), "case", scope)
+    payload: dict[str, Any] = {}
+    if extra_input:
+        payload.update(rt.tokenizer.tokenize_any(extra_input, scope))
+    if message is not None:
+        payload["message"] = rt.tokenizer.tokenize_text(message, scope)
+    if customer_token is not None:
+        payload["customer"] = customer_token
+    payload["case"] = case_token
+    return Intake(customer_id=customer, scope=scope, customer_token=customer_token,
+                  case_token=case_token, input=payload)
