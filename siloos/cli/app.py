@@ -54,7 +54,7 @@ def _is_click_usage_error(err: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except SiloError as err:
         if _debug:
             traceback.print_exc()
@@ -77,4 +77,5 @@ def main(argv: list[str] | None = None) -> None:
         print(f"silo: internal error: {type(err).__name__}: {err} (rerun with --debug)",
               file=sys.stderr)
         sys.exit(70)
-    sys.exit(0)
+    # In non-standalone mode click returns the code of a `typer.Exit` instead of raising.
+    sys.exit(rc if isinstance(rc, int) else 0)
