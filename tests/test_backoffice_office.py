@@ -212,3 +212,17 @@ def test_compare_exit_sees_dob(office):
     digest = hashlib.sha256(b"1986-04-17").hexdigest()
     assert customers_compare(ctx(office), customer="C-1001", claimed={"dob": digest}) == \
         {"equal": {"dob": True}}
+
+
+def test_back_office_file_is_private_and_junk_is_refused(tmp_path):
+    import stat
+
+    from siloos.errors import InputError
+
+    path = tmp_path / "backoffice.db"
+    BackOffice.open(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 200)
+    with pytest.raises(InputError, match="not a usable back office database"):
+        BackOffice.open(junk)

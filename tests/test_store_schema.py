@@ -108,3 +108,11 @@ def test_failed_transaction_rolls_back(tmp_path):
             conn.execute("INSERT INTO revoked (jti) VALUES ('rolled-back')")
             raise RuntimeError("boom")
         assert not store.is_revoked("rolled-back")
+
+
+def test_a_world_readable_state_db_is_tightened(tmp_path):
+    path = tmp_path / "state.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    StateStore.open(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -50,13 +50,12 @@ class BackOffice:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fresh = not path.exists()
             conn = sqlite3.connect(path, timeout=10, isolation_level=None,
                                    check_same_thread=False)
         except (OSError, sqlite3.Error) as err:
             raise InputError(f"cannot open the back office: {err}", path=path) from None
         try:
-            if fresh:
+            if path.stat().st_mode & 0o077:
                 path.chmod(0o600)  # personal data: owner only
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 10000")
@@ -66,6 +65,9 @@ class BackOffice:
         except sqlite3.DatabaseError as err:
             conn.close()
             raise InputError(f"not a usable back office database: {err}", path=path) from None
+        except BaseException:
+            conn.close()
+            raise
         return cls(conn, path)
 
     def close(self) -> None:

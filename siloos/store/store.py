@@ -79,14 +79,11 @@ class StateStore:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fresh = not path.exists()
         except OSError as err:
             raise StateDatabaseError(f"{path}: cannot open state database: {err}") from None
         conn = _connect(path, busy_timeout_ms)
         try:
-            if fresh:
-                # The vault's ciphertexts live here too: owner-only, like .silo/keys.
-                os.chmod(path, 0o600)
+            _owner_only(path)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StateDatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
@@ -481,3 +478,10 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
         raise StateDatabaseError(f"{path}: not a usable SiloOS state database: {err}") \
             from None
     return conn
+
+
+def _owner_only(path: Path) -> None:
+    """state.db holds the vault's ciphertexts and the audit trail: owner-only, like
+    .silo/keys. Tightened on every open, since a neighbour may have created the file."""
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
