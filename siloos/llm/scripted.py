@@ -1,7 +1,8 @@
 """The `scripted:FILE` provider: deterministic canned replies for tests and the offline demo.
 
 A script is a JSON array of replies (``.json``) or one reply object per line (``.jsonl``;
-blank lines are skipped). A reply is::
+blank lines are skipped). ``scripted:DIR`` loads every ``*.json`` / ``*.jsonl`` file in a
+folder, in name order, as one script (the offline demo's ``siloos/demo``). A reply is::
 
     {"match": {"system": "You are refund-agent.", "task": "120"},    # optional
      "content": [{"type": "text", "text": "..."},
@@ -60,6 +61,7 @@ ROOTS = ("task", "last", "tool")
 class ScriptedReply:
     """One validated reply from the script, with the line it starts on."""
 
+    path: Path
     line: int
     match: dict[str, str]
     content: list[dict[str, Any]]
@@ -76,7 +78,14 @@ class ScriptedProvider(LLMProvider):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.replies = load_script(self.path)
+        if self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir()
+                           if p.suffix in (".json", ".jsonl") and p.is_file())
+            if not files:
+                raise InputError("no .json or .jsonl scripts in this folder", path=self.path)
+            self.replies = [r for f in files for r in load_script(f)]
+        else:
+            self.replies = load_script(self.path)
 
     def __repr__(self) -> str:
         return f"ScriptedProvider({str(self.path)!r}, {len(self.replies)} replies)"
@@ -97,7 +106,7 @@ class ScriptedProvider(LLMProvider):
         for i, block in enumerate(reply.content):
             block = dict(block)
             if block["type"] == "tool_use":
-                where = f"{self.path}:{reply.line}"
+                where = f"{reply.path}:{reply.line}"
                 block["input"] = _resolve(block["input"], results, task_text, where)
                 block.setdefault("id", f"toolu_scripted_{turn:03d}_{i:02d}")
             content.append(block)
@@ -226,7 +235,7 @@ def _validate(entry: Any, line: int, path: Path) -> ScriptedReply:
             and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
                     for v in usage.values())):
         raise bad("usage must be {input_tokens, output_tokens} with non-negative integers")
-    return ScriptedReply(line=line, match=dict(match), content=content,
+    return ScriptedReply(path=path, line=line, match=dict(match), content=content,
                          stop_reason=stop_reason, usage=dict(usage) if usage else None)
 
 
