@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from siloos.backoffice import NotFound
 from siloos.exits.backoffice import ExitRefused
 from siloos.exits.spec import ExitContext
 from siloos.membrane.checks import PASS, Verdict, refuse
@@ -80,16 +81,6 @@ class Hydrate:
         hydrate = set(ex.spec.hydrate)
         ex.exit_args = {k: (ex.real_args[k] if k in hydrate else v) for k, v in ex.args.items()}
         return PASS
-
-
-def _not_found_types() -> tuple[type[BaseException], ...]:
-    # The back office's "no such row" becomes the same refusal as "not yours", so a cell
-    # cannot learn whether someone else's order exists.
-    try:
-        from siloos.backoffice import NotFound  # type: ignore[attr-defined]
-    except ImportError:
-        return ()
-    return (NotFound,)
 
 
 def idempotency_key(ex: Exchange) -> str:
@@ -167,7 +158,9 @@ class Execute:
             ex.result = ex.spec.func(ctx, **ex.exit_args)
         except ExitRefused as err:
             return refuse(403, f"{ex.tool}: {self._safe(str(err), ex)}")
-        except _not_found_types():
+        except NotFound:
+            # "No such row" reads the same as "not yours": a cell cannot learn whether
+            # someone else's order exists.
             return refuse(403, f"{ex.tool}: not in this task's scope")
         except Exception as err:  # an exit's bug must not reach the cell
             ex.notes["exit_error"] = f"{type(err).__name__}: {self._safe(str(err), ex)}"[:500]
