@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from siloos.errors import CheckFailed, UsageError
+from siloos.exits import Registry
 from siloos.keys.inspect import inspect_key
 from siloos.keys.keyring import KeyRing
 from siloos.keys.mint import DEFAULT_BASE_TTL_SECONDS, mint_base_key
@@ -56,7 +57,8 @@ def mint(
 
     ws = _workspace_for(agent_dir)
     ring = KeyRing.load(ws.keys_dir)
-    agent = load_agent(agent_dir)
+    # The workspace's own exits count as known capabilities, as in `silo run`.
+    agent = load_agent(agent_dir, Registry.for_workspace(ws))
     digest = agent_digest(agent_dir)
     token = mint_base_key(ring, agent=agent.name, version=agent.version, digest=digest,
                           caps=agent.capabilities, escalate_to=list(agent.escalate_to),
