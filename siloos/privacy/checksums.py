@@ -48,6 +48,8 @@ def iban_valid(compact: str) -> bool:
     """ISO 13616 mod-97 check on an IBAN without spaces (upper case)."""
     if not (15 <= len(compact) <= 34) or not compact.isascii() or not compact.isalnum():
         return False
+    if compact != compact.upper():
+        return False
     country = compact[:2]
     if not country.isalpha() or not compact[2:4].isdigit():
         return False

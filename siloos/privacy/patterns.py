@@ -183,7 +183,7 @@ def _card_ok(text: str, start: int, end: int) -> bool:
     digits = "".join(c for c in candidate if c.isdigit())
     if separators:
         sizes = [len(g) for g in _DIGIT_RUN_RE.findall(candidate)]
-        if sizes[0] != 4 or not all(3 <= s <= 6 for s in sizes[1:-1]) or sizes[-1] > 6:
+        if sizes[0] != 4 or not all(3 <= s <= 6 for s in sizes[1:]):
             return False
     return card_valid(digits)
 
@@ -196,8 +196,8 @@ def find_cards(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]
         runs = [(base + g.start(), base + g.end()) for g in _DIGIT_RUN_RE.finditer(match[0])]
         for i in range(len(runs)):
             start = runs[i][0]
-            if (i == 0 and _glued_before(text, start)) or (i > 0 and text[start - 1] == "-"):
-                continue
+            if (i == 0 and _glued_before(text, start)) or (i > 0 and text[start - 2].isdigit()):
+                continue  # never start inside a longer formatted number
             for j in range(len(runs), i, -1):
                 end = runs[j - 1][1]
                 if _glued_after(text, end) or (j < len(runs) and text[end] == "-"):

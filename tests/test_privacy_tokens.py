@@ -1,0 +1,107 @@
+"""Token format, registry, finding tokens in JSON, near-miss detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from siloos.privacy import tokens
+from siloos.privacy.tokens import (
+    find_near_misses,
+    find_tokens,
+    is_token,
+    looks_like_token,
+    make_token,
+    register_token_type,
+    token_kind,
+)
+
+GOOD = "email_tk_9f2c81d0a7b4"
+
+
+def test_is_token() -> None:
+    assert is_token(GOOD)
+    assert is_token("ord_tk_1b2c3d4e5f60abcd")
+    for bad in [
+        "email_tk_9f2c81d0a7b",  # 11 chars
+        "EMAIL_TK_9F2C81D0A7B4",
+        "email-tk-9f2c81d0a7b4",
+        "emial_tk_9f2c81d0a7b4",
+        "email_tk_9f2c81d0a7b4!x",
+        " email_tk_9f2c81d0a7b4",
+        "xemail_tk_9f2c81d0a7b4",
+        "email_tk_9f2c81d0a7B4",
+        42,
+        None,
+    ]:
+        assert not is_token(bad), bad
+    assert token_kind(GOOD) == "email"
+
+
+def test_make_token_validates() -> None:
+    assert make_token("phone", "abcdefghijkl") == "phone_tk_abcdefghijkl"
+    with pytest.raises(ValueError):
+        make_token("phone", "short")
+    with pytest.raises(ValueError):
+        make_token("passport", "abcdefghijkl")
+    with pytest.raises(ValueError):
+        make_token("phone", "ABCDEFGHIJKL")
+
+
+def test_find_tokens_nested() -> None:
+    other = "phone_tk_0123456789ab"
+    obj = {
+        "a": [GOOD, {"b": f"write to {other}, please"}],
+        "n": 3,
+        "t": ("cust_tk_aaaaaaaaaaaa",),
+        "not": "email_tk_short",
+        "x": None,
+    }
+    assert find_tokens(obj) == {GOOD, other, "cust_tk_aaaaaaaaaaaa"}
+    assert find_tokens({"key " + GOOD: 1}) == {GOOD}
+
+
+def test_find_tokens_deep_nesting_does_not_recurse() -> None:
+    obj: object = GOOD
+    for _ in range(5000):
+        obj = [obj]
+    assert find_tokens(obj) == {GOOD}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "EMAIL_TK_9F2C81D0A7B4",
+        "Email_Tk_9f2c81d0a7b4",
+        "email-tk-9f2c81d0a7b4",
+        "email tk 9f2c81d0a7b4",
+        "email_tk_9f2c",
+        "emial_tk_9f2c81d0a7b4",
+        "passport_tk_9f2c81d0a7b4",
+        "send to email_tk_9f2c81d0a7B4 now",
+        "foo_email_tk_9f2c81d0a7b4",
+    ],
+)
+def test_near_misses_detected(text: str) -> None:
+    assert looks_like_token(text)
+    assert looks_like_token({"args": [text]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [GOOD, f"send to {GOOD}.", "refund 49.99 for a damaged kettle", "walk to the park", ""],
+)
+def test_not_near_misses(text: str) -> None:
+    assert not find_near_misses(text)
+
+
+def test_register_token_type() -> None:
+    register_token_type("passport")
+    try:
+        assert is_token("passport_tk_abcdefghijkl")
+        assert "passport" in tokens.token_types()
+        register_token_type("passport")  # idempotent
+    finally:
+        tokens._types.remove("passport")
+        tokens.TOKEN_RE = tokens._compile(tokens._types)
+    with pytest.raises(ValueError):
+        register_token_type("Bad_Type")
