@@ -104,6 +104,19 @@ def split_frontmatter(text: str) -> tuple[str | None, str, int]:
     raise DocumentError("frontmatter starts with `---` but is never closed", 1)
 
 
+class _MarkedLoader(yaml.SafeLoader):
+    """SafeLoader whose constructor failures (bad dates, 5000-digit integers) keep a line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as err:  # int(), date() etc. raise many types
+            raise yaml.constructor.ConstructorError(
+                None, None, f"bad value: {short(str(err))}", node.start_mark) from None
+
+
 def parse_yaml(text: str, *, first_line: int = 1) -> tuple[Any, dict[KeyPath, int],
                                                             list[tuple[KeyPath, int]]]:
     """Parse one YAML document: (data, key-path lines, duplicate keys).
@@ -112,10 +125,15 @@ def parse_yaml(text: str, *, first_line: int = 1) -> tuple[Any, dict[KeyPath, in
     The pure-Python SafeLoader is used on purpose: its recursion is bounded by Python's
     limit (deep nesting becomes an error, not a crashed interpreter).
     """
-    loader = yaml.SafeLoader(text)
+    loader: _MarkedLoader | None = None
     try:
+        loader = _MarkedLoader(text)  # checks for unprintable characters already
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, max(err.position, 0)) + first_line
+        raise DocumentError(f"not valid YAML: character {err.character:#x} is not allowed",
+                            line) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + first_line if mark is not None else first_line
@@ -127,7 +145,8 @@ def parse_yaml(text: str, *, first_line: int = 1) -> tuple[Any, dict[KeyPath, in
         raise DocumentError(f"not valid YAML: {type(err).__name__}: {short(str(err))}",
                             first_line) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[KeyPath, int] = {}
     duplicates: list[tuple[KeyPath, int]] = []
     if node is not None:
