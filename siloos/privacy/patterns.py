@@ -138,6 +138,18 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
     return spans
 
 
+def _fresh_start(text: str, previous: tuple[int, int], start: int) -> bool:
+    """Whether a number may start at `start` although a digit group precedes it: only after
+    a space, and only when it is unmistakably new (`+…`, `(…`) or the group before it is a
+    decimal amount ("49.99 0412 345 678"); otherwise it is the tail of one longer number."""
+    if text[start - 1] != " " or _glued_before(text, start):
+        return False
+    if text[start] in "+(" or text[start - 2] == " ":
+        return True
+    before = text[max(0, previous[0] - 1) : previous[1]]
+    return "." in before or "," in before
+
+
 def _best_subspans(
     text: str, groups: list[tuple[int, int]], accept: Callable[[str, int, int], bool]
 ) -> list[Span]:
@@ -148,7 +160,7 @@ def _best_subspans(
     groups = groups[:12]
     while i < len(groups):
         start = groups[i][0]
-        if i > 0 and (text[start - 1] != " " or _glued_before(text, start)):
+        if i > 0 and not _fresh_start(text, groups[i - 1], start):
             i += 1
             continue
         if i == 0 and _glued_before(text, start):

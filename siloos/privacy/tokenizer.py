@@ -113,7 +113,17 @@ class Tokenizer:
         if isinstance(obj, Mapping):
             result = {}
             for key, value in obj.items():
-                if key in pii:
+                if key in pii and isinstance(value, Mapping):
+                    # A nested object under a PII-named key is a record of its own.
+                    result[key] = self._record(value, pii, scope)
+                elif key in pii and isinstance(value, (list, tuple)):
+                    result[key] = [
+                        self._record(v, pii, scope)
+                        if isinstance(v, (Mapping, list, tuple))
+                        else self.tokenize_value(v, pii[key], scope)
+                        for v in value
+                    ]
+                elif key in pii:
                     result[key] = self.tokenize_value(value, pii[key], scope)
                 else:
                     result[key] = self._record(value, pii, scope)
