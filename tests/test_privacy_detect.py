@@ -1,4 +1,4 @@
-"""Pattern recognizers: hand-written positives and hard negatives per kind, merging, known values."""
+"""Pattern recognizers: hand-written positives and hard negatives per kind and merging."""
 
 from __future__ import annotations
 

@@ -145,20 +145,21 @@ def test_no_plaintext_in_state_db_after_scanning(env, tmp_path: Path) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
     raw = path.read_bytes()
-    for needle in CANARY_SPELLINGS + ["078-05-1120", "10.1.2.3", "1981-02-17"]:
+    for needle in [*CANARY_SPELLINGS, "078-05-1120", "10.1.2.3", "1981-02-17"]:
         assert needle.encode() not in raw, needle
         assert needle.lower().encode() not in raw
 
 
+SUPPRESS = [HealthCheck.function_scoped_fixture]
 text_pieces = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(CANARY_SPELLINGS + ["49.99", "2024-01-15", "born 1981-02-17", " ", "\n",
+    st.sampled_from([*CANARY_SPELLINGS, "49.99", "2024-01-15", "born 1981-02-17", " ", "\n",
                                         "order 12345", "a@b.example", "+44 20 7946 0958",
                                         "DE89 3704 0044 0532 0130 00", "::1", "078-05-1120"]),
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=SUPPRESS)
 @given(st.lists(text_pieces, max_size=8).map(" ".join))
 def test_property_never_raises_idempotent_no_canary(env, text: str) -> None:
     tokenizer, scope, _, _ = env
@@ -169,11 +170,12 @@ def test_property_never_raises_idempotent_no_canary(env, text: str) -> None:
             assert canary not in once, (canary, once)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=SUPPRESS)
 @given(st.recursive(
     st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
               st.sampled_from(CANARY_SPELLINGS)),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=5), children, max_size=4),
     max_leaves=12,
 ))
 def test_property_tokenize_any_round_trips_structure(env, obj) -> None:

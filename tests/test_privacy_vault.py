@@ -177,7 +177,8 @@ def test_swapped_rows_are_refused(keys: Path, db: Path) -> None:
     scope = vault.scope_for("A")
     t1 = vault.tokenize("first@example.com", "email", scope)
     t2 = vault.tokenize("second@example.com", "email", scope)
-    row1 = conn.execute("SELECT nonce, ciphertext FROM vault_entries WHERE token=?", (t1,)).fetchone()
+    query = "SELECT nonce, ciphertext FROM vault_entries WHERE token=?"
+    row1 = conn.execute(query, (t1,)).fetchone()
     conn.execute("UPDATE vault_entries SET nonce=?, ciphertext=? WHERE token=?", (*row1, t2))
     conn.commit()
     assert vault.resolve(t1, scope) == "first@example.com"
