@@ -3,7 +3,8 @@
 The real `anthropic` client is pointed at it with `base_url`, so tests exercise the SDK's
 own request building, headers and error handling. The server records every request
 (path, headers, JSON body) and answers from a queue: each queued item is a reply message
-dict (sent with 200) or a `(status, error_type, message)` triple sent as an API error.
+dict (sent with 200), a `(status, error_type, message)` triple sent as an API error, or a
+function of the request body returning either (for replies that echo run-time tokens).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class FakeMessagesAPI:
         with self._lock:
             self.requests.append(request)
             item = self.queue.popleft() if self.queue else (500, "api_error", "no reply queued")
+        if callable(item):
+            item = item(request["body"])
         if isinstance(item, tuple):
             status, kind, message = item
             return status, {"type": "error", "error": {"type": kind, "message": message}}
