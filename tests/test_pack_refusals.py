@@ -109,3 +109,14 @@ def test_not_an_agent_folder(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as done:
         main(["pack", str(tmp_path / "empty")])
     assert done.value.code in (1, 2)
+
+
+def test_names_that_would_not_unpack_are_refused(agent: Path, tmp_path: Path) -> None:
+    (agent / "examples" / "back\\slash.md").write_text("x")
+    refused(agent, tmp_path / "out", "backslash")
+
+
+def test_non_utf8_names_are_refused(agent: Path, tmp_path: Path) -> None:
+    with open(os.path.join(os.fsencode(agent / "examples"), b"caf\xe9.md"), "wb") as fh:
+        fh.write(b"x")
+    refused(agent, tmp_path / "out", "not valid UTF-8")

@@ -1,9 +1,10 @@
 """Refund agent entry point: thin by design (design §3.3).
 
-Until the SDK's agent loop is available there is no model to reason with, so the agent
-says so honestly and hands the task to a person (status 400).
+The SDK's default agent loop does the work: it reads this folder (AGENT.md, policies,
+procedures, examples, templates) into the system prompt, talks to the model through the
+membrane and acts only through the capabilities AGENT.md declares.
 """
 
 import silo
 
-silo.finish(400, summary={"reason": "no model configured"})
+silo.run_agent()

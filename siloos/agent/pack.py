@@ -116,7 +116,27 @@ class NoKeyMaterial:
         return Verdict.success()
 
 
-DEFAULT_SOURCE_POLICIES: tuple[SourcePolicy, ...] = (NoLinks(), RegularOnly(), NoKeyMaterial())
+class PortableName:
+    """Refuse names an unpack would refuse or a filesystem might mangle.
+
+    Packs must round-trip: a name with a backslash, a control character or bytes that are
+    not UTF-8 would make a pack that `unpack` (rightly) rejects.
+    """
+
+    def verify(self, entry: SourceEntry) -> Verdict:
+        name = entry.rel.name
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return Verdict.failure(f"{str(entry.rel)!a} has a name that is not valid UTF-8")
+        if "\\" in name or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            return Verdict.failure(f"{entry.rel!r} has a backslash or control character "
+                                   "in its name")
+        return Verdict.success()
+
+
+DEFAULT_SOURCE_POLICIES: tuple[SourcePolicy, ...] = (
+    PortableName(), NoLinks(), RegularOnly(), NoKeyMaterial())
 
 
 class MemberPolicy(Protocol):
@@ -204,7 +224,10 @@ def collect(agent_dir: Path,
             path = folder / name
             if name.startswith(".") or name in SKIPPED_DIRS or name.endswith(SKIPPED_SUFFIXES):
                 continue
-            entry = SourceEntry(path=path, rel=rel / name, st=os.lstat(path))
+            try:
+                entry = SourceEntry(path=path, rel=rel / name, st=os.lstat(path))
+            except OSError as err:
+                raise InputError(f"cannot read: {err.strerror}", path=path) from None
             for policy in policies:
                 verdict = policy.verify(entry)
                 if not verdict.ok:

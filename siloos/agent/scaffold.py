@@ -8,6 +8,7 @@ failure part-way removes what this call made, so a refused or broken scaffold lo
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Mapping
@@ -50,6 +51,17 @@ def title_of(name: str) -> str:
     return " ".join([words[0].capitalize(), *words[1:]])
 
 
+_PLAIN_SCALAR = re.compile(r"^[A-Za-z][A-Za-z0-9 ,.$()/'-]*$")
+
+
+def yaml_scalar(value: object) -> str:
+    """A string as a YAML scalar: plain when unambiguous, else double-quoted (JSON is YAML)."""
+    text = str(value)
+    if _PLAIN_SCALAR.match(text) and not text.endswith(" "):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
 class Renderer:
     """Renders one template tree with strict jinja2 (a missing variable is an error)."""
 
@@ -65,6 +77,7 @@ class Renderer:
             # Scaffolds are markdown, TOML and Python, never HTML: escaping would corrupt them.
             autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm")),
         )
+        self._env.filters["yaml_scalar"] = yaml_scalar
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
         try:
@@ -115,8 +128,7 @@ def new_agent(agents_dir: Path, name: str, *, limits: Mapping[str, int],
     context = {
         "name": name,
         "title": title_of(name),
-        "description": description or f"{title_of(name)}: describe what this agent does "
-                                      "and when to use it.",
+        "description": description or f"Describe what {name} does and when to use it.",
         "limits": dict(limits),
     }
     try:
