@@ -198,6 +198,12 @@ def test_tool_budget_exhausted_finishes_500(monkeypatch, agent_dir):
     assert result["status"] == 500 and result["summary"]["reason"] == "budget exhausted"
 
 
+def test_reply_that_is_not_a_message_finishes_500(monkeypatch, agent_dir):
+    fake = FakeMembrane(payload(), replies=[["not", "a", "message"]])
+    result = run(fake, monkeypatch, agent_dir)
+    assert result["status"] == 500 and result["summary"]["reason"] == "model call failed"
+
+
 def test_model_stopping_without_finish_is_400(monkeypatch, agent_dir):
     fake = FakeMembrane(payload(), replies=[turn(text("I think we are done."))])
     result = run(fake, monkeypatch, agent_dir)

@@ -66,6 +66,9 @@ def run_agent(max_turns: int = 30, *, agent_dir: str = DEFAULT_AGENT_DIR,
                 raise
             reason = "budget exhausted" if err.code == BUDGET_CODE else "model call failed"
             return _finish(500, {"reason": reason, "detail": err.message})
+        if not isinstance(reply, dict):
+            return _finish(500, {"reason": "model call failed",
+                                 "detail": "the membrane returned no message"})
         content = _clean_content(reply.get("content"))
         uses = [b for b in content if b.get("type") == "tool_use"]
         if not uses:
