@@ -39,7 +39,8 @@ def test_task_op_returns_the_tokenized_payload(hop):
     reply = hop.send("task", 7)
     assert reply == {"id": 7, "ok": True, "result": {
         "task_id": hop.task_id, "agent": AGENT,
-        "input": {"message": f"refund please, {hop.tokens['name']}"},
+        "input": {"message": f"refund please, {hop.tokens['name']}",
+                  "customer": hop.tokens["cust"]},
         "history": [], "outcomes": {"200": "done"}}}
     assert hop.last_audit()["op"] == "task" and hop.last_audit()["ok"] is True
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from siloos.keys.verify import KeyVerifier
 from siloos.membrane.server import Membrane
 from siloos.membrane.session import CellSession
 from siloos.privacy.keyfiles import create_vault_keys
+from siloos.privacy.tokenizer import Tokenizer
 from siloos.privacy.vault import Vault
 from siloos.store import StateStore
 
@@ -68,41 +68,6 @@ def test_registry() -> Registry:
 
 test_registry.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-
-
-class VaultTokenizer:
-    """A small tokenizer over the real Vault: schema fields, e-mail addresses and the
-    scope's known values. The membrane only needs these four methods."""
-
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
-
-    def tokenize_text(self, text: str, scope: str) -> str:
-        for value, kind, token in sorted(self.vault.known_values(scope),
-                                         key=lambda v: -len(v[0])):
-            if len(value) >= 4:
-                text = text.replace(value, token)
-        return _EMAIL.sub(lambda m: self.vault.tokenize(m.group(0), "email", scope), text)
-
-    def tokenize_record(self, obj: Any, pii: dict[str, str], scope: str) -> Any:
-        if isinstance(obj, list):
-            return [self.tokenize_record(o, pii, scope) for o in obj]
-        if isinstance(obj, dict):
-            return {k: (self.vault.tokenize(str(v), pii[k], scope)
-                        if k in pii and v is not None else v) for k, v in obj.items()}
-        return obj
-
-    def tokenize_any(self, obj: Any, scope: str) -> Any:
-        if isinstance(obj, str):
-            return self.tokenize_text(obj, scope)
-        if isinstance(obj, list):
-            return [self.tokenize_any(o, scope) for o in obj]
-        if isinstance(obj, dict):
-            return {k: self.tokenize_any(v, scope) for k, v in obj.items()}
-        return obj
-
-
 @dataclass
 class Hop:
     """Everything one test needs about the running hop."""
@@ -114,7 +79,7 @@ class Hop:
     backoffice: BackOffice
     registry: Registry
     verifier: KeyVerifier
-    tokenizer: VaultTokenizer
+    tokenizer: Tokenizer
     task_id: str
     scope: str
     base_key: str
@@ -192,13 +157,14 @@ def make_hop(root: Path, *, caps: dict[str, Any] | None = None,
     store.start_hop(task_id, 1, AGENT, minted.jti)
     registry = test_registry()
     verifier = KeyVerifier(ring.public_keys(), store)
-    tokenizer = VaultTokenizer(vault)
+    tokenizer = Tokenizer(vault)
     agent_dir = write_agent(root)
     session = CellSession(
         task_id=task_id, hop=1, agent=AGENT, agent_dir=agent_dir, customer_id=CUSTOMER,
         scope=scope,
         task_payload={"task_id": task_id, "agent": AGENT,
-                      "input": {"message": f"refund please, {tokens['name']}"},
+                      "input": {"message": f"refund please, {tokens['name']}",
+                                "customer": tokens["cust"]},
                       "history": [], "outcomes": {"200": "done"}},
         limits=limits if limits is not None else LIMITS, workspace_root=root)
     all_services = {"backoffice": backoffice, **(services or {})}

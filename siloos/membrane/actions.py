@@ -197,8 +197,10 @@ class TokenizeResult:
             json.dumps(ex.result, allow_nan=False)
             result = ex.result
             if self.by_schema and ex.spec.pii:
+                # By schema; the tokenizer also scans every other string as free text.
                 result = self.tokenizer.tokenize_record(result, dict(ex.spec.pii), scope)
-            result = self.tokenizer.tokenize_any(result, scope)
+            else:
+                result = self.tokenizer.tokenize_any(result, scope)
             result = _mask_known(result, ex.resolved)
             json.dumps(result, allow_nan=False)
         except Exception as err:  # an untokenizable result is never sent

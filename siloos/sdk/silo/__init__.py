@@ -34,7 +34,7 @@ from .errors import (
 __all__ = [
     "BadRequest", "BudgetExhausted", "Client", "ExitFailed", "Forbidden", "FrameTooLarge",
     "LimitExceeded", "MembraneError", "MembraneUnavailable", "NotFound", "TaskInactive",
-    "Unauthorized", "call", "client", "finish", "llm", "note", "task",
+    "Unauthorized", "call", "client", "finish", "llm", "note", "run_agent", "task",
 ]
 
 _client: Client | None = None
@@ -79,4 +79,11 @@ def llm(messages: list[Any], system: str | None = None, tools: list[Any] | None 
     """One model turn through the membrane: an Anthropic-Messages-shaped reply."""
     return client().llm(messages, system=system, tools=tools, max_tokens=max_tokens,
                         model=model)
-from silo.loop import run_agent  # noqa: E402,F401
+
+
+def run_agent(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The default agent loop (`silo.loop.run_agent`): think with the model, act through
+    the membrane, until finish. Imported on first use so `silo` stays small to load."""
+    from .loop import run_agent as loop_run_agent
+
+    return loop_run_agent(*args, **kwargs)

@@ -68,19 +68,23 @@ class Client:
     def request(self, op: str, **fields: Any) -> Any:
         """Send one request and return its `result`, or raise the MembraneError it earned."""
         request_id, line = self.encode(op, fields)
+        return self.decode(request_id, self.round_trip(line))
+
+    def round_trip(self, line: bytes) -> bytes:
+        """Send one encoded line, return the raw reply line (connecting on first use)."""
         if self._sock is None:
             self._connect()
         assert self._sock is not None
         try:
             self._sock.sendall(line)
-            raw = self._reader.readline()
+            raw: bytes = self._reader.readline()
         except OSError as err:
             self.close()
             raise MembraneUnavailable(f"connection to the membrane failed: {err}") from None
         if not raw:
             self.close()
             raise MembraneUnavailable("the membrane closed the connection")
-        return self.decode(request_id, raw)
+        return raw
 
     def decode(self, request_id: int, raw: bytes) -> Any:
         """The result of one reply line, checked to answer `request_id`."""
