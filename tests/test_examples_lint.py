@@ -74,3 +74,31 @@ def test_example_agent_packs(name: str, tmp_path: Path) -> None:
 
     result = pack_agent(REPO / "agents" / name, tmp_path)
     assert result.path.name == f"{name}-1.0.0.silo"
+
+
+def shipped_markdown() -> list[Path]:
+    roots = [REPO / "agents", REPO / "procedures", REPO / "templates"]
+    return sorted(p for root in roots for p in root.rglob("*") if p.suffix in (".md", ".j2"))
+
+
+def test_no_token_shaped_strings_in_shipped_markdown() -> None:
+    # The agent loop sends these files to the model through the membrane, which refuses any
+    # token outside the task's scope (and any near-miss); so examples write `ord_tk_…`.
+    from siloos.privacy.tokens import find_near_misses, find_tokens
+
+    files = shipped_markdown()
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert not find_tokens(text), path
+        assert not find_near_misses(text), path
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_main_hands_control_to_the_agent_loop(name: str) -> None:
+    import ast
+
+    body = ast.parse((REPO / "agents" / name / "main.py").read_text()).body
+    code = [ast.unparse(node) for node in body
+            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    assert code == ["import silo", "silo.run_agent()"]
