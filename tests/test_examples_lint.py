@@ -102,3 +102,9 @@ def test_example_main_hands_control_to_the_agent_loop(name: str) -> None:
     code = [ast.unparse(node) for node in body
             if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
     assert code == ["import silo", "silo.run_agent()"]
+
+
+def test_example_workflows_lint_clean_strict(repo_ws: Workspace) -> None:
+    workflows = sorted((REPO / "workflows").glob("*.yaml"))
+    assert workflows, "the repository ships an example workflow"
+    assert strict_findings(repo_ws, *workflows) == []
