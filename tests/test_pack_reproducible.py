@@ -15,6 +15,7 @@ from siloos.agent.pack import agent_digest, pack_agent
 from siloos.agent.scaffold import new_agent
 from siloos.cli.app import main
 from siloos.cli.init import init_workspace
+from siloos.errors import CheckFailed
 from siloos.workspace import Workspace
 
 
@@ -136,3 +137,24 @@ def test_packing_outside_a_workspace_uses_builtin_exits(ws: Workspace, tmp_path:
     lone = tmp_path / "lone" / "pack-me"
     shutil.copytree(ws.agents_dir / "pack-me", lone)
     assert pack_agent(lone, tmp_path / "o").path.is_file()
+
+
+def test_workspace_service_exits_are_known_to_pack(ws: Workspace, tmp_path: Path) -> None:
+    (ws.root / "exits" / "tickets.py").write_text(
+        "from siloos.exits import exit\n\n\n"
+        "@exit('tickets.create', constraints={'max_priority': ('priority', '<=')})\n"
+        "def create(ctx, title: str, priority: int) -> dict:\n"
+        "    return {'ticket': 'T-1'}\n")
+    config = (ws.root / "silo.toml").read_text().replace("modules = []",
+                                                        'modules = ["exits.tickets"]')
+    (ws.root / "silo.toml").write_text(config)
+    manifest = ws.agents_dir / "pack-me" / "AGENT.md"
+    manifest.write_text(manifest.read_text().replace(
+        "  llm: {}\n", "  llm: {}\n  tickets.create: {max_priority: 2}\n"))
+    result = pack_agent(ws.agents_dir / "pack-me", tmp_path / "o")
+    assert result.sha256 == agent_digest(ws.agents_dir / "pack-me")
+    # Outside that workspace the same exit is unknown: packing refuses (fail closed).
+    lone = tmp_path / "lone" / "pack-me"
+    shutil.copytree(ws.agents_dir / "pack-me", lone)
+    with pytest.raises(CheckFailed, match="lint error"):
+        pack_agent(lone, tmp_path / "o2")

@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from siloos.errors import CheckFailed, InputError, UsageError
+from siloos.exits import Registry
+from siloos.workspace import Workspace
 
 PACK_SUFFIX = ".silo"
 FILE_MODE = 0o644
@@ -273,42 +275,52 @@ def _info(name: str, *, is_dir: bool, size: int) -> tarfile.TarInfo:
     return info
 
 
-def pack_bytes(agent_dir: Path) -> tuple[str, str, bytes]:
+@dataclass(frozen=True)
+class AgentContext:
+    """The workspace around an agent folder (if any) and the exits it may grant."""
+
+    registry: Registry
+    root: Path
+
+    @classmethod
+    def around(cls, agent_dir: Path) -> AgentContext:
+        try:
+            ws: Workspace | None = Workspace.find(agent_dir)
+        except UsageError:
+            ws = None  # a lone agent folder: built-in exits only (fail closed)
+        root = ws.root if ws is not None else Path(agent_dir).resolve().parent
+        return cls(registry=Registry.for_workspace(ws), root=root)
+
+
+def pack_bytes(agent_dir: Path, registry: Registry | None = None) -> tuple[str, str, bytes]:
     """(name, version, pack bytes) of an agent folder, without lint (file policies apply)."""
     agent_dir = Path(agent_dir)
     if not (agent_dir / "AGENT.md").is_file():
         raise UsageError(f"{agent_dir} is not an agent folder (no AGENT.md)")
     from siloos.agent.loader import load_agent
 
-    agent = load_agent(agent_dir)
+    if registry is None:
+        registry = AgentContext.around(agent_dir).registry
+    agent = load_agent(agent_dir, registry)
     name, version = agent.name, agent.version
     return name, version, build_pack(agent_dir, name, collect(agent_dir))
 
 
-def agent_digest(agent_dir: Path) -> str:
+def agent_digest(agent_dir: Path, registry: Registry | None = None) -> str:
     """sha256 (hex) of the bytes `pack_agent` would write: the agent version's identity."""
-    return hashlib.sha256(pack_bytes(Path(agent_dir))[2]).hexdigest()
+    return hashlib.sha256(pack_bytes(Path(agent_dir), registry)[2]).hexdigest()
 
 
-def lint_gate(agent_dir: Path) -> None:
+def lint_gate(agent_dir: Path, context: AgentContext) -> None:
     """Refuse to pack an agent whose lint has any error-severity finding."""
     from siloos.agent.lint import lint_paths
-    from siloos.exits import Registry
-    from siloos.workspace import Workspace
 
-    try:
-        ws: Workspace | None = Workspace.find(agent_dir)
-    except UsageError:
-        ws = None
-    registry = Registry.for_workspace(ws)
-    root = ws.root if ws is not None else Path(agent_dir).resolve().parent
-    findings = lint_paths([Path(agent_dir)], registry=registry, strict=False,
-                          workspace_root=root)
+    findings = lint_paths([Path(agent_dir)], registry=context.registry, strict=False,
+                          workspace_root=context.root)
     errors = [f for f in findings if str(getattr(f, "severity", "")).lower() == "error"]
     if errors:
-        first = errors[0]
         raise CheckFailed(f"refusing to pack {agent_dir}: {len(errors)} lint error(s), first: "
-                          f"{_finding_line(first)} (run `silo lint {agent_dir}`)")
+                          f"{_finding_line(errors[0])} (run `silo lint {agent_dir}`)")
 
 
 def _finding_line(finding: object) -> str:
@@ -321,8 +333,9 @@ def pack_agent(agent_dir: Path, out_dir: Path) -> PackResult:
     agent_dir = Path(agent_dir)
     if not agent_dir.is_dir():
         raise UsageError(f"{agent_dir} is not a folder")
-    lint_gate(agent_dir)
-    name, version, data = pack_bytes(agent_dir)
+    context = AgentContext.around(agent_dir)
+    lint_gate(agent_dir, context)
+    name, version, data = pack_bytes(agent_dir, context.registry)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}-{version}{PACK_SUFFIX}"
