@@ -106,7 +106,7 @@ def test_failed_key_generation_leaves_no_workspace(tmp_path: Path,
         raise OSError("disk full")
 
     monkeypatch.setattr(keyring, "create_keyring", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(UsageError, match="disk full"):
         init_workspace(tmp_path)
     assert not (tmp_path / "silo.toml").exists()
     assert not (tmp_path / ".silo").exists()
@@ -132,3 +132,15 @@ def test_cli_prints_what_it_made_and_refuses_twice(tmp_path: Path,
     assert again.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "refusing to overwrite" in err
+
+
+def test_workspace_name_is_quoted_safely(tmp_path: Path) -> None:
+    init_workspace(tmp_path, name='Shop "North" \\ #1')
+    assert Workspace.load(tmp_path).config.name == 'Shop "North" \\ #1'
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UsageError, match="cannot create the workspace"):
+        init_workspace(blocker / "ws")

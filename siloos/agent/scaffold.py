@@ -78,6 +78,8 @@ class Renderer:
             autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm")),
         )
         self._env.filters["yaml_scalar"] = yaml_scalar
+        # A JSON string (ASCII, escaped) is also a valid TOML basic string.
+        self._env.filters["toml_string"] = lambda value: json.dumps(str(value))
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
         try:
@@ -97,12 +99,14 @@ class Renderer:
 
 def write_new(path: Path, text: str) -> None:
     """Create `path` with `text`; never replaces an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as fh:
             fh.write(text)
     except FileExistsError:
         raise UsageError(f"{path} already exists; refusing to overwrite it") from None
+    except OSError as err:
+        raise UsageError(f"cannot create {path}: {err.strerror or err}") from None
 
 
 def render_tree(renderer: Renderer, folder: str, dest: Path,

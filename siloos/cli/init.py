@@ -53,15 +53,18 @@ def init_workspace(root: Path, *, name: str | None = None,
     # Fail before creating anything if our own template would not parse.
     WorkspaceConfig.parse(config_text, path=root / CONFIG_NAME)
 
-    root.mkdir(parents=True, exist_ok=True)
     made: list[Path] = []
-    for folder in PUBLIC_FOLDERS:
-        path = root / folder
-        if not path.is_dir():
-            path.mkdir()
-            made.append(path)
-
-    state = _make_state_dir(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for folder in PUBLIC_FOLDERS:
+            path = root / folder
+            if not path.is_dir():
+                path.mkdir()
+                made.append(path)
+        state = _make_state_dir(root)
+    except OSError as err:
+        raise UsageError(f"cannot create the workspace in {root}: "
+                         f"{err.strerror or err}") from None
     made += [state, state / "keys", *sorted((state / "keys").iterdir())]
     try:
         write_new(root / CONFIG_NAME, config_text)
