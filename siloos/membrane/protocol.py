@@ -9,6 +9,7 @@ raises anything else on any input.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +104,9 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
 def _has_lone_surrogate(value: Any) -> bool:
     # json.loads accepts "\ud800"; such a string cannot be stored or re-encoded as UTF-8.
     if isinstance(value, str):
@@ -132,7 +136,8 @@ def decode_json(line: bytes) -> Any:
         raise FrameError(400, "frame is nested too deeply") from None
     except ValueError as err:  # JSONDecodeError, duplicates, NaN, over-long integers
         raise FrameError(400, f"frame is not valid JSON: {err}") from None
-    if _has_lone_surrogate(value):
+    # Decoded UTF-8 never holds a surrogate; only a \uD800-\uDFFF escape can make one.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise FrameError(400, "frame contains an unpaired surrogate")
     return value
 

@@ -30,9 +30,13 @@ from siloos.membrane.protocol import (
     parse_request,
 )
 from siloos.membrane.session import CellSession, Exchange, HopCounters
+from siloos.privacy.tokens import is_token
 
 #: The socket is world-connectable; the folder holding it decides who can reach it.
 SOCKET_MODE = 0o666
+#: Remembered audit scans: at most this many strings, each at most this long.
+_SCAN_MEMO_SIZE = 1024
+_SCAN_MEMO_TEXT = 4096
 
 
 class Membrane:
@@ -67,6 +71,8 @@ class Membrane:
         self._server: asyncio.AbstractServer | None = None
         self._socket_path: Path | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._scan_memo: dict[str, str] = {}
+        self._scan_version: Any = None
 
     # -- the request path --------------------------------------------------------------
 
@@ -129,8 +135,39 @@ class Membrane:
         self._audit(req.op, ex.tool or req.tool, ok=ok, code=code, reason=reason, detail=detail)
 
     def _tokenized(self, value: Any) -> Any:
+        """`value` as it may be written down: every string scanned, except whole tokens
+        (already safe, and the common case, so the scan is skipped for them).
+
+        Agents repeat the same argument strings; a scan's answer is remembered for as long
+        as the scope's known values stay the same (the vault's version says so), since
+        only a new known value could change it."""
+        scope = self.session.scope
+        version = self.tokenizer.vault.known_version(scope)
+        if version != self._scan_version or len(self._scan_memo) > _SCAN_MEMO_SIZE:
+            self._scan_memo.clear()
+            self._scan_version = version
+
+        def scan(text: str) -> str:
+            if is_token(text):
+                return text
+            if len(text) > _SCAN_MEMO_TEXT:
+                return self.tokenizer.tokenize_text(text, scope)
+            done = self._scan_memo.get(text)
+            if done is None:
+                done = self._scan_memo[text] = self.tokenizer.tokenize_text(text, scope)
+            return done
+
+        def walk(item: Any) -> Any:
+            if isinstance(item, str):
+                return scan(item)
+            if isinstance(item, dict):
+                return {k: walk(v) for k, v in item.items()}
+            if isinstance(item, list):
+                return [walk(v) for v in item]
+            return item
+
         try:
-            return self.tokenizer.tokenize_any(value, self.session.scope)
+            return walk(value)
         except Exception:  # what cannot be tokenized is not written
             return "<not tokenizable>"
 
