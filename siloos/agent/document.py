@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-#: AGENT.md, procedures and workflows are small hand-written files; anything larger is
-#: refused before parsing so a hostile file cannot make lint or `silo run` slow.
-MAX_FILE_BYTES = 1024 * 1024
+#: AGENT.md, procedures and workflows are small hand-written files (and markdown becomes
+#: the model's prompt); anything larger is refused before parsing, which also bounds the
+#: time markdown-it's worst cases (thousands of unclosed brackets) can take.
+MAX_FILE_BYTES = 256 * 1024
 
 KeyPath = tuple[str | int, ...]
 

@@ -220,3 +220,9 @@ def test_findings_point_at_the_offending_line(tmp_path: Path) -> None:
     assert finding.path.name == "AGENT.md"
     assert finding.line == 10  # `refunds.issue: {max_amount: '500'}`
     assert rule_by_id("SILO109") is not None
+
+
+def test_docs_list_every_rule() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lint.md").read_text()
+    for rule in RULES:
+        assert f"| `{rule.id}` |" in doc, rule.id

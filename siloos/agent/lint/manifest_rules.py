@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from markdown_it import MarkdownIt
-
 from siloos.agent.document import short
+from siloos.agent.lint import mdscan
 from siloos.agent.lint.base import WARNING, AgentUnit, Hit, LintContext, Rule
 from siloos.agent.manifest import (
     DESCRIPTION_MAX,
@@ -363,7 +362,7 @@ class BodySections(Rule):
     def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
         if unit.doc is None or unit.data is None:
             return
-        tokens = MarkdownIt("commonmark").parse(unit.doc.body)
+        tokens = mdscan.parse(unit.doc.body)
         headings = {
             tokens[i + 1].content.strip().lower()
             for i, tok in enumerate(tokens)

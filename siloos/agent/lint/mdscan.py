@@ -8,6 +8,7 @@ collected with markdown-it's link validation switched off: the default refuses
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,8 +41,10 @@ class Link:
     line: int
 
 
-def parse(body: str) -> list[Token]:
-    return _parser().parse(body)
+@functools.lru_cache(maxsize=16)
+def parse(body: str) -> tuple[Token, ...]:
+    """Tokens of `body`, cached: several rules walk the same file (treat as read-only)."""
+    return tuple(_parser().parse(body))
 
 
 def inline_items(body: str, body_line: int) -> Iterator[InlineItem]:
