@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 
 import pytest
-from test_cell_support import run_cell, run_probe
+from test_cell_support import (
+    INTERPRETER,
+    SDK_DIR,
+    SMALL_LIMITS,
+    make_agent,
+    require_jail,
+    run_cell,
+    run_probe,
+)
 
-from siloos.cell.spec import TRUNCATION_MARKER
+from siloos.cell.nsjail import NsjailBackend
+from siloos.cell.spec import TRUNCATION_MARKER, CellSpec
 
 pytestmark = pytest.mark.jail
 
@@ -168,3 +179,46 @@ def test_uncaught_exception_exits_1_with_traceback(tmp_path):
 def test_exit_code_is_passed_through(tmp_path):
     result = run_cell(tmp_path, "import sys\nsys.exit(3)\n")
     assert (result.status, result.exit_code) == ("exited", 3)
+
+
+def _live_processes_of(uid: int) -> list[int]:
+    """Host pids running as `uid`, zombies excluded (dead, waiting to be reaped)."""
+    live = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in
+                          open(f"/proc/{entry}/status").read().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields["Uid"].split()[0] == str(uid) and not fields["State"].strip().startswith("Z"):
+            live.append(int(entry))
+    return live
+
+
+def test_cancelled_run_leaves_no_process_behind(tmp_path):
+    require_jail()
+    uid = 203_311
+    agent = make_agent(tmp_path / "agent", """
+        import os, time
+        if os.fork() == 0:
+            time.sleep(120)
+        time.sleep(120)
+    """)
+    spec = CellSpec(agent_dir=agent, interpreter=INTERPRETER, uid=uid,
+                    limits={**SMALL_LIMITS, "wall_seconds": 60}, sdk_dir=SDK_DIR)
+
+    async def start_then_cancel():
+        run = asyncio.ensure_future(NsjailBackend(interpreter=INTERPRETER).run(spec))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if len(_live_processes_of(uid)) == 2:
+                break
+        assert len(_live_processes_of(uid)) == 2, "the cell never started"
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(start_then_cancel())
+    assert _live_processes_of(uid) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,19 +179,55 @@ class RunCgroup:
         except (OSError, ValueError):
             return False
 
+    def kill_all(self) -> None:
+        """SIGKILL every process of the cell, found through its cgroup.
+
+        Used when nsjail itself is killed (the outer backstop, a cancelled run). The cell
+        normally dies with nsjail, but it lives in its own session, so the process group
+        kill cannot reach it: the cgroup is the one complete list, so kill from it too.
+        Killing the namespace's init (always listed here) ends the whole pid namespace.
+        """
+        kill_file = self.run_folder / "cgroup.kill"
+        if self.layout.version == 2 and kill_file.exists():
+            with contextlib.suppress(OSError):
+                _write(kill_file, "1")
+            return
+        for _ in range(50):
+            pids = []
+            for procs in self.run_folder.rglob("cgroup.procs"):
+                with contextlib.suppress(OSError, ValueError):
+                    pids += [int(p) for p in procs.read_text().split()]
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+
     def remove(self) -> None:
-        """Remove the per-run folder; nsjail has normally removed its child already."""
+        """Remove the per-run groups, and any child group a killed nsjail left behind."""
         for folder in reversed(self._created):
-            for _ in range(20):
-                try:
-                    folder.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    # EBUSY for a moment while the kernel finishes tearing the child down.
-                    time.sleep(0.01)
+            leftovers = [child.name for child in folder.iterdir() if child.is_dir()] \
+                if folder.exists() else []
+            for name in leftovers:
+                shared = [mount / PARENT / name for mount in (self.layout.pids, self.layout.cpu)
+                          if mount is not None and self.layout.version == 1]
+                for child in [*shared, folder / name]:
+                    _rmdir(child)
+            _rmdir(folder)
         self._created.clear()
+
+
+def _rmdir(folder: Path) -> None:
+    for _ in range(20):
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            # EBUSY for a moment while the kernel finishes tearing the cell down.
+            time.sleep(0.01)
 
 
 def probe(layout: CgroupLayout) -> None:

@@ -250,6 +250,7 @@ class NsjailBackend(JailBackend):
             except TimeoutError:
                 backstop_fired = True
                 _kill_group(proc)
+                group.kill_all()
                 await proc.wait()
             wall_ms = int((time.monotonic() - started) * 1000)
             try:
@@ -267,6 +268,7 @@ class NsjailBackend(JailBackend):
             if proc is not None and proc.returncode is None:
                 # Cancelled (or failed) while the cell ran: it must not outlive us.
                 _kill_group(proc)
+                group.kill_all()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(proc.wait(), BACKSTOP_SECONDS)
             group.remove()
