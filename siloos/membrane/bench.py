@@ -166,8 +166,8 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
                 break
             writer.write(CANNED_REPLY)
             await writer.drain()
-    except ConnectionError:
-        pass
+    except (ConnectionError, asyncio.CancelledError):
+        pass  # the client left, or the benchmark is over: either way this handler is done
     finally:
         writer.close()
         with contextlib.suppress(Exception):
