@@ -104,4 +104,5 @@ def load_agent(agent_dir: Path, registry: Registry | None = None) -> Agent:
         examples=_markdown_files(agent_dir / "examples"),
         templates=_markdown_files(agent_dir / "templates"),
         extra={k: v for k, v in data.items() if k not in manifest_rules.MANIFEST_KEYS},
+        declared_limits=dict(data.get("limits") or {}),
     )

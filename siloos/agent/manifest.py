@@ -73,6 +73,9 @@ class Agent:
     templates: tuple[Path, ...] = ()
     #: Top-level frontmatter keys the schema does not know (lint warns about them).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Only the limits the manifest itself sets, so a caller can merge them over the
+    #: workspace's `[limits]` instead of the built-in defaults.
+    declared_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def manifest_path(self) -> Path:

@@ -43,6 +43,7 @@ def test_loads_the_typed_model(agent: Path) -> None:
     assert loaded.capabilities["llm"] == {}
     assert loaded.escalate_to == ("manager-agent", "human")
     assert loaded.limits == {**DEFAULT_LIMITS, "wall_seconds": 60, "memory_mb": 256}
+    assert loaded.declared_limits == {"wall_seconds": 60, "memory_mb": 256}
     assert "## Purpose" in loaded.body and "---" not in loaded.body.splitlines()[0]
     assert [p.name for p in loaded.procedures] == ["issue-refund"]
     assert loaded.procedures[0].uses == ("orders.get", "refunds.issue", "email.send")
