@@ -372,3 +372,21 @@ def test_demo_refund_750_hands_off_then_manager_refunds(monkeypatch):
                               "reason": "arrived damaged (approved by manager-agent)"}) \
         in second.calls
     assert done["status"] == 200 and done["summary"]["approved_by"] == "manager-agent"
+
+
+def test_no_model_configured_finishes_400(monkeypatch, agent_dir):
+    # The membrane answers 404 to the llm op when no provider is configured: the agent
+    # hands the task to a person instead of failing it.
+    fake = FakeMembrane(payload(), replies=[
+        silo.NotFound(404, "not_found", "llm: no model configured")])
+    result = run(fake, monkeypatch, agent_dir)
+    assert result["status"] == 400
+    assert result["summary"] == {"reason": "no model configured"}
+
+
+def test_llm_404_after_a_turn_is_a_failure_not_a_handover(monkeypatch, agent_dir):
+    fake = FakeMembrane(payload(), replies=[
+        turn(use("orders_get", "t1", order="ord_tk_aaaaaaaaaaaa")),
+        silo.NotFound(404, "not_found", "llm: gone"),
+    ], exits={"orders.get": lambda order: {}})
+    assert run(fake, monkeypatch, agent_dir)["status"] == 500

@@ -35,6 +35,7 @@ NOT_TOOLS = frozenset({"llm"})
 #: Codes after which nothing more can be done in this hop: bad keys, task over, or the
 #: membrane unreachable (0). These propagate; the cell's exit status reports them.
 FATAL_CODES = frozenset({0, 401, 409})
+NOT_FOUND_CODE = 404
 BUDGET_CODE = 429
 SECTIONS = (("policies", "Policies"), ("procedures", "Procedures"), ("examples", "Examples"),
             ("templates", "Message templates (for email.send; variables in {{ }})"))
@@ -64,6 +65,10 @@ def run_agent(max_turns: int = 30, *, agent_dir: str = DEFAULT_AGENT_DIR,
         except silo.MembraneError as err:
             if err.code in FATAL_CODES:
                 raise
+            if err.code == NOT_FOUND_CODE and not messages[1:]:
+                # No provider behind the membrane: nothing to reason with, so say so
+                # honestly and hand the task to a person rather than fail it.
+                return _finish(400, {"reason": "no model configured"})
             reason = "budget exhausted" if err.code == BUDGET_CODE else "model call failed"
             return _finish(500, {"reason": reason, "detail": err.message})
         if not isinstance(reply, dict):
