@@ -3,9 +3,10 @@
 nsjail mounts as the cell's mapped uid, so every bind source must be traversable by that
 uid — but the workspace (and its `.silo/keys`) must not be made readable to get there. So
 each run gets a private folder under a root-owned staging root (`/run/silo-cells`, mode
-0711: others may traverse, not list), holding a *copy* of the agent folder and of the SDK
-(root-owned, dirs 0755, files 0644; mounted read-only anyway). Copying also freezes the
-agent for the run: what the cell executes cannot change under it.
+0711: others may traverse, not list), holding a *copy* of the agent folder (root-owned,
+dirs 0755, files 0644; mounted read-only anyway). Copying also freezes the agent for the
+run: what the cell executes cannot change under it. The SDK, the same for every cell, is
+copied once per version into a shared `sdk-<digest>` folder beside the runs.
 
 Only regular files and folders are copied: a symlink in an agent folder is skipped (never
 followed — it could point at a host secret), and so are FIFOs and devices, `__pycache__`
@@ -16,6 +17,7 @@ traversable, else hard-linked into the run folder; either way it is handed to th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -92,6 +94,43 @@ def reachable_by(path: Path, uid: int) -> bool:
     return True
 
 
+def _tree_signature(src: Path) -> str:
+    """A digest of a tree's regular files (path, size, mtime): changes when the tree does."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        for name in sorted(filenames):
+            info = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISREG(info.st_mode):
+                rel = os.path.relpath(os.path.join(dirpath, name), src)
+                digest.update(f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def stage_sdk(sdk_dir: Path) -> Path:
+    """A shared, read-only copy of the SDK, made once per SDK version and reused by runs.
+
+    Unlike an agent folder, the SDK is ours and the same for every cell, so copying it per
+    run would only cost start-up time. The copy is built aside and renamed into place, so a
+    concurrent run never sees a half-made one.
+    """
+    root = staging_root()
+    target = root / f"sdk-{_tree_signature(sdk_dir)}"
+    if target.is_dir():
+        return target
+    building = Path(tempfile.mkdtemp(prefix="sdk-building-", dir=root))
+    try:
+        copy_tree(sdk_dir, building / "sdk")
+        try:
+            os.rename(building / "sdk", target)
+        except OSError:
+            if not target.is_dir():  # lost a race to an identical copy: fine; else fail
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
 @dataclass
 class StagedRun:
     """One run's staged folder: agent copy, SDK copy, the socket path to bind."""
@@ -134,14 +173,14 @@ def stage(agent_dir: Path, sdk_dir: Path, socket: Path | None, uid: int) -> Stag
             raise InputError(f"{what} not found", path=path)
     if not (agent_dir / "main.py").is_file():
         raise InputError("agent folder has no main.py", path=agent_dir)
+    sdk = stage_sdk(sdk_dir)
     folder = Path(tempfile.mkdtemp(prefix="cell-", dir=staging_root()))
     try:
         os.chmod(folder, 0o711)  # noqa: S103 - traverse-only for the cell uid
         copy_tree(agent_dir, folder / "agent")
-        copy_tree(sdk_dir, folder / "sdk")
         staged_socket = _stage_socket(socket, uid, folder) if socket is not None else None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return StagedRun(folder=folder, agent_dir=folder / "agent", sdk_dir=folder / "sdk",
+    return StagedRun(folder=folder, agent_dir=folder / "agent", sdk_dir=sdk,
                      socket=staged_socket)
