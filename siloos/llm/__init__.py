@@ -59,6 +59,7 @@ def _script_path(name: str, root: Path | str | None) -> Path:
     else:
         candidates = ([Path(root) / path] if root is not None else []) + [Path.cwd() / path]
     for candidate in candidates:
-        if candidate.is_file():
+        # A folder is a script too: every script file in it, in name order.
+        if candidate.is_file() or candidate.is_dir():
             return candidate
     raise InputError("scripted replies file not found", path=candidates[0])
