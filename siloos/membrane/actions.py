@@ -279,3 +279,31 @@ class CountLlmUsage:
 def llm_args(ex: Exchange) -> dict[str, Any]:
     """The `llm` op's fields as the `llm` exit's arguments."""
     return dict(ex.request.fields)
+
+
+class LogLlmExchange:
+    """Append the (tokenized) prompt and reply to `.silo/logs/llm.jsonl` (design §12).
+
+    The request is the cell's own words, so it can only hold what the cell was shown;
+    it is scanned anyway before it is written, like everything SiloOS stores.
+    """
+
+    name = "log_llm_exchange"
+
+    def __init__(self, services: Mapping[str, Any], tokenizer: TokenizerPort) -> None:
+        self.services = services
+        self.tokenizer = tokenizer
+
+    def verify(self, ex: Exchange) -> Verdict:
+        log = self.services.get("llm_log")
+        if log is None:
+            return PASS
+        scope = ex.session.scope
+        try:
+            request = self.tokenizer.tokenize_any(dict(ex.args), scope)
+            model = str((ex.result or {}).get("model") or ex.args.get("model") or "")
+            log.append(task_id=ex.session.task_id, hop=ex.session.hop, agent=ex.session.agent,
+                       model=model, request=request, reply=ex.result)
+        except Exception as err:  # the prompt log must never take the hop down
+            ex.notes["llm_log_error"] = type(err).__name__
+        return PASS

@@ -69,5 +69,6 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             actions.CheckLlmReply(),
             actions.CountLlmUsage(w.counters, w.store),
             actions.TokenizeResult(w.tokenizer, by_schema=False),
+            actions.LogLlmExchange(w.services, w.tokenizer),
         ]),
     }
