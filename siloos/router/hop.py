@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 
 from siloos.agent.manifest import Agent
 from siloos.cell.spec import CELL_SOCKET, CELL_TMP, CellResult, CellSpec, uid_for_agent
+from siloos.cell.staging import staging_root
 from siloos.keys import mint_task_key
 from siloos.membrane.server import Membrane
 from siloos.membrane.session import CellSession
@@ -85,9 +87,11 @@ async def _run_hop(rt: Runtime, req: HopRequest) -> HopOutcome:
         services["llm_log"] = rt.llm_log
     membrane = Membrane(session, verifier=rt.verifier, registry=rt.registry, store=rt.store,
                         tokenizer=rt.tokenizer, services=services)
-    # A private folder per hop: the socket is made here and the cell backend stages it
-    # (chown to the cell uid) — nobody else on the host can connect to it.
-    sock_dir = Path(tempfile.mkdtemp(prefix="silo-sock-"))
+    # A folder per hop under the cells' traverse-only staging root: the cell uid can reach
+    # the socket by path (no listing), and the backend hands the socket itself to that uid
+    # (mode 0600), so no other local user can connect to it.
+    sock_dir = Path(tempfile.mkdtemp(prefix="sock-", dir=staging_root()))
+    os.chmod(sock_dir, 0o711)  # noqa: S103 - traverse-only, the socket is 0600
     socket_path = sock_dir / "membrane.sock"
     result: CellResult | None = None
     try:
