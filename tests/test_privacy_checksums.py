@@ -49,3 +49,15 @@ def test_ssn_ranges() -> None:
         ("123", "45", "0000"),
     ]:
         assert not ssn_valid(area, group, serial)
+
+
+def _with_check_digit(body: str) -> str:
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+def test_short_maestro_and_jcb() -> None:
+    maestro = _with_check_digit("50189012345")
+    assert len(maestro) == 12 and card_valid(maestro)
+    assert card_valid(_with_check_digit("18001234567890"))  # 15-digit JCB
+    assert not card_valid(_with_check_digit("12345678901"))  # 12 digits, not Maestro
+    assert not card_valid(_with_check_digit("190012345678901"))  # issuer 1 (not 1800)

@@ -113,7 +113,10 @@ def test_detector_refuses_unknown_kinds() -> None:
 
 def test_merge_longest_wins_then_priority() -> None:
     spans = [Span(0, 5, "phone"), Span(2, 10, "card"), Span(12, 15, "ip"), Span(12, 15, "ssn")]
-    assert merge_spans(spans) == [Span(2, 10, "card"), Span(12, 15, "ssn")]
+    # overlapping spans become one covering span (no fragment left in clear), of the
+    # longest member's kind; equal lengths fall back to the kind priority
+    assert merge_spans(spans) == [Span(0, 10, "card"), Span(12, 15, "ssn")]
+    assert merge_spans([Span(0, 4, "ip"), Span(4, 8, "ip")]) == [Span(0, 4, "ip"), Span(4, 8, "ip")]
     known = Span(12, 15, "phone", token="phone_tk_aaaaaaaaaaaa")
     assert merge_spans([Span(12, 15, "ssn"), known]) == [known]
 

@@ -34,14 +34,20 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Maestro numbers may be as short as 12 digits; JCB also issues 15-digit "1800…" numbers.
+_MAESTRO_PREFIXES = ("50", "56", "57", "58", "6")
+
+
 def card_valid(digits: str) -> bool:
-    """13-19 digits, a plausible issuer prefix (2-6), not one repeated digit, Luhn-valid."""
-    return (
-        13 <= len(digits) <= 19
-        and digits[0] in "23456"
-        and len(set(digits)) > 1
-        and luhn_valid(digits)
-    )
+    """13-19 digits (12 for Maestro), a plausible issuer prefix, not one repeated digit,
+    Luhn-valid."""
+    if len(digits) == 12:
+        plausible = digits.startswith(_MAESTRO_PREFIXES)
+    else:
+        plausible = 13 <= len(digits) <= 19 and (
+            digits[0] in "23456" or digits.startswith("1800")
+        )
+    return plausible and len(set(digits)) > 1 and luhn_valid(digits)
 
 
 def iban_valid(compact: str) -> bool:

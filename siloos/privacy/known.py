@@ -34,6 +34,21 @@ _SKIP_KINDS = frozenset({"task"})
 _BOUND_BEFORE = r"(?<![\w@.+\-])"
 _BOUND_AFTER = r"(?![\w@\-]|[.,]\d)"
 _DIGIT_SEP = r"[\s().\-/]{0,3}"
+_NOT_LETTER_BEFORE = r"(?<![^\W\d_])"
+_NOT_LETTER_AFTER = r"(?![^\W\d_])"
+# A value this long is distinctive enough to match inside a longer word ("AOkonkwo-Baptiste"):
+# leaking it costs more than over-masking the word around it.
+_DISTINCTIVE = 6
+
+
+def _bounded(body: str, value: str) -> str:
+    """`body` with the boundaries its value needs: short values must stand alone as words;
+    distinctive ones only must not continue a number (digits next to digits)."""
+    if len(value) < _DISTINCTIVE:
+        return rf"{_NOT_LETTER_BEFORE}(?<!\d){body}(?!\d){_NOT_LETTER_AFTER}"
+    before = r"(?<!\d)" if value[:1].isdigit() else ""
+    after = r"(?!\d)" if value[-1:].isdigit() else ""
+    return rf"{before}{body}{after}"
 _LOOSE_SEP = r"[\s.\-]?"
 
 
@@ -53,7 +68,8 @@ def _phone_pattern(value: str) -> str | None:
         _digits_pattern(tail) for tail in sorted(tails, key=len, reverse=True)
     )
     prefix = r"(?:(?:\+|00)\d{1,3}[\s.\-]{0,2}(?:\(0\)[\s.\-]?)?|\(?0\)?[\s.\-]?)?"
-    return rf"(?<![\w+]){prefix}(?:{alternatives})(?![\w]|[.,]\d)"
+    # Letters may touch a phone ("tel0412…"); digits may not (it would be another number).
+    return rf"(?<![\d+]){prefix}(?:{alternatives})(?!\d|[.,]\d)"
 
 
 def _words_pattern(value: str) -> str | None:
@@ -63,8 +79,13 @@ def _words_pattern(value: str) -> str | None:
     return r"(?i:" + r",?\s+".join(re.escape(w) for w in words) + r")"
 
 
-def _entry_patterns(value: str, kind: str) -> list[tuple[str, bool]]:
-    """(regex, is the whole value) alternatives for one known value."""
+def _entry_patterns(value: str, kind: str) -> list[tuple[str, bool, str]]:
+    """(regex, is the whole value, the text it matches) alternatives for one known value."""
+    return [(p, whole, *rest) if rest else (p, whole, value.strip())
+            for p, whole, *rest in _raw_patterns(value, kind)]
+
+
+def _raw_patterns(value: str, kind: str) -> list[tuple]:
     text = value.strip()
     if not text or kind in _SKIP_KINDS:
         return []
@@ -76,66 +97,130 @@ def _entry_patterns(value: str, kind: str) -> list[tuple[str, bool]]:
         if len(digits) < 6:
             return []
         body = _digits_pattern(digits, _LOOSE_SEP)
-        return [(rf"(?<![\w]){body}(?![\w]|[.,]\d)", True)]
+        return [(rf"(?<!\d){body}(?!\d|[.,]\d)", True)]
     if kind == "iban":
         compact = re.sub(r"\s+", "", text)
         body = r"\s?".join(re.escape(c) for c in compact)
-        return [(rf"(?<![\w])(?i:{body})(?![\w])", True)]
+        return [(rf"(?<![A-Za-z0-9])(?i:{body})(?!\d)", True)]
     if kind == "email":
         return [(rf"{_BOUND_BEFORE}(?i:{re.escape(text)})(?![\w@\-]|\.\w)", True)]
     if kind == "name":
         found = []
         whole = _words_pattern(text)
         if whole:
-            found.append((rf"\b{whole}\b", True))
+            found.append((_bounded(whole, text), True))
         parts = re.findall(r"[^\W\d_][\w'\-]*", text)
         if len(parts) > 1:
             for part in parts:
                 if len(part) >= 3 and part.casefold() not in _COMMON_WORDS:
                     capitalized = part[:1].upper() + part[1:]
-                    found.append((rf"\b{re.escape(capitalized)}\b", False))
+                    found.append((
+                        _bounded(re.escape(capitalized), part),
+                        False,
+                        part,
+                    ))
         return found
     if kind == "addr":
         found = []
         whole = _words_pattern(text)
         if whole:
-            found.append((rf"(?<![\w]){whole}(?![\w])", True))
+            found.append((_bounded(whole, text), True))
         street = text.split(",", 1)[0].strip()
         if street != text and len(street) >= 8 and re.search(r"\d", street):
             street_pattern = _words_pattern(street)
             if street_pattern:
-                found.append((rf"(?<![\w]){street_pattern}(?![\w])", False))
+                found.append((_bounded(street_pattern, street), False, street))
         return found
     if len(text) < 4:
         return []  # too short to match without hitting ordinary numbers and words
+    if len(text) >= _DISTINCTIVE:
+        return [(_bounded(rf"(?i:{re.escape(text)})", text), True)]
     return [(rf"{_BOUND_BEFORE}(?i:{re.escape(text)}){_BOUND_AFTER}", True)]
 
 
+_NUMBER_RUN_RE = re.compile(r"[+(]?\d(?:[\d\s().\-/]*\d)?")
+_NON_DIGITS_RE = re.compile(r"\D+")
+_DIGIT_KINDS = frozenset({"phone", "card", "ssn"})
+_ANCHOR_WORD_RE = re.compile(r"[a-z0-9]{3,}")
+
+
+class _Entry:
+    """One alternative: its compiled regex, what it reports, and a lowercase anchor."""
+
+    __slots__ = ("anchor", "digit_key", "kind", "regex", "token", "width")
+
+    def __init__(self, pattern: str, kind: str, token: str | None, value: str) -> None:
+        self.regex = re.compile(pattern)
+        self.kind = kind
+        self.token = token
+        self.width = len(value) * 2 + 16  # any spelling of the value fits in this window
+        words = _ANCHOR_WORD_RE.findall(value.lower())
+        self.anchor = max(words, key=len) if words else None
+        # Every spelling of a digit value ends with the same digits, whatever the separators.
+        self.digit_key = only_digits(value)[-6:]
+
+
 class KnownValueDetector:
-    """Exact matching of one customer's known values; spans carry the vault token."""
+    """Exact matching of one customer's known values; spans carry the vault token.
+
+    Digit-shaped values (phone, card, ssn) are looked for only inside runs of digits; the
+    others only around a `str.find` hit of their longest word, so the cost per text stays
+    one or two C-speed passes however many values the customer has.
+    """
 
     def __init__(self, values: Iterable[tuple[str, str, str]]) -> None:
-        alternatives: list[tuple[int, str]] = []
-        self._meta: list[tuple[str, str | None]] = []
+        self._digit_entries: list[_Entry] = []
+        self._text_entries: list[_Entry] = []
         for value, kind, token in values:
-            for pattern, whole in _entry_patterns(value, kind):
-                index = len(self._meta)
-                self._meta.append((kind, token if whole else None))
-                alternatives.append((len(value) if whole else 0, f"(?P<k{index}>{pattern})"))
-        # Longer values first so a full name wins over one of its parts at the same start.
-        alternatives.sort(key=lambda item: -item[0])
-        self._regex = (
-            re.compile("|".join(p for _, p in alternatives)) if alternatives else None
-        )
+            for pattern, whole, matched in _entry_patterns(value, kind):
+                entry = _Entry(pattern, kind, token if whole else None, matched)
+                if kind in _DIGIT_KINDS:
+                    self._digit_entries.append(entry)
+                else:
+                    self._text_entries.append(entry)
+        # Longer values first, so a full name wins over one of its parts at the same start.
+        self._text_entries.sort(key=lambda e: -e.width)
+
+    def _search(self, entry: _Entry, text: str, lo: int, hi: int, out: list[Span]) -> None:
+        for candidate in entry.regex.finditer(text, max(0, lo), min(len(text), hi)):
+            # Re-match without the window's end: a window must not cut a value short.
+            match = entry.regex.match(text, candidate.start())
+            if match is not None:
+                out.append(Span(match.start(), match.end(), entry.kind, entry.token))
 
     def find(self, text: str) -> list[Span]:
-        if self._regex is None:
-            return []
-        spans = []
-        for match in self._regex.finditer(text):
-            group = match.lastgroup
-            if group is None:
-                continue
-            kind, token = self._meta[int(group[1:])]
-            spans.append(Span(match.start(), match.end(), kind, token))
-        return spans
+        spans: list[Span] = []
+        if self._digit_entries:
+            for run in _NUMBER_RUN_RE.finditer(text):
+                if run.end() - run.start() < 6:
+                    continue
+                run_digits = _NON_DIGITS_RE.sub("", run[0])
+                for entry in self._digit_entries:
+                    if entry.digit_key not in run_digits:
+                        continue
+                    # a little slack either side for "+61 " or "(0)" prefixes
+                    self._search(entry, text, run.start() - 1, run.end(), spans)
+        if self._text_entries:
+            lowered = text.lower() if text.isascii() else None
+            for entry in self._text_entries:
+                if lowered is None or entry.anchor is None:
+                    self._search(entry, text, 0, len(text), spans)
+                    continue
+                hit = lowered.find(entry.anchor)
+                last = -1
+                while hit != -1:
+                    lo = max(hit - entry.width, last - entry.width)
+                    self._search(entry, text, lo, hit + entry.width, spans)
+                    last = hit + entry.width
+                    hit = lowered.find(entry.anchor, hit + 1)
+        return _dedupe(spans)
+
+
+def _dedupe(spans: list[Span]) -> list[Span]:
+    """Drop exact repeats (windows can overlap); keep the token-carrying one first."""
+    seen: dict[tuple[int, int], Span] = {}
+    for span in spans:
+        key = (span.start, span.end)
+        if key not in seen or (seen[key].token is None and span.token is not None):
+            seen[key] = span
+    return sorted(seen.values(), key=lambda s: s.start)

@@ -86,7 +86,7 @@ def find_emails(text: str) -> list[Span]:
 _PHONE_CANDIDATE_RE = re.compile(r"[+(\d][\d ().\-]{5,24}\d")
 _PHONE_GROUP_RE = re.compile(r"\+?\(?\d+\)?")
 _PHONE_SHAPE_RE = re.compile(
-    r"""^(?:(?P<cc>\+\d{1,3}|00\d{1,3})[ .\-]?)?
+    r"""^(?:(?P<cc>\+[1-9]\d{0,2}|00[1-9]\d{0,2})[ .\-]?)?
         (?:\(0\)[ .\-]?)?
         (?:(?P<area>\(\d{1,5}\))[ .\-]?)?
         \d+(?:[ .\-]\d+)*$""",
@@ -109,7 +109,11 @@ def _phone_ok(text: str, start: int, end: int) -> bool:
     groups = [g for g in re.split(r"[ .\-()+]+", candidate) if g]
     sizes = tuple(len(g) for g in groups)
     separators = {c for c in candidate if c in _SEP}
+    if len(set(digits)) == 1:
+        return False  # 0000000000, 5555555: filler, not a number anyone has
     if shape.group("cc"):
+        if shape.group("cc").lstrip("+")[:1] == "0" and not candidate.startswith("00"):
+            return False  # country codes never start with 0
         cc_digits = len(shape.group("cc")) - (2 if shape.group("cc").startswith("00") else 1)
         return 8 <= count - (0 if candidate.startswith("+") else 2) <= 15 and cc_digits <= 3
     if len(groups) == 3 and sizes in _DATE_SHAPES and separators <= {".", "-"}:
@@ -133,9 +137,20 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
     spans: list[Span] = []
     for match in _PHONE_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
         base = match.start()
-        groups = [(base + g.start(), base + g.end()) for g in _PHONE_GROUP_RE.finditer(match[0])]
+        groups = []
+        for group in _PHONE_GROUP_RE.finditer(match[0]):
+            start, end = base + group.start(), base + group.end()
+            if text[start] == "(" and text[end - 1] != ")":
+                start += 1  # "(0439 821 870)": the bracket encloses the number, not an area
+            elif text[end - 1] == ")" and "(" not in group[0]:
+                end -= 1
+            groups.append((start, end))
         spans.extend(_best_subspans(text, groups, _phone_ok))
     return spans
+
+
+# "555-0100x23", "555 0100 ext. 23": an extension belongs to the number.
+_EXTENSION_RE = re.compile(r"(?i)\s?(?:x|ext\.?|extension)\s?\d{1,6}(?![\w])")
 
 
 def _fresh_start(text: str, previous: tuple[int, int], start: int) -> bool:
@@ -169,13 +184,14 @@ def _best_subspans(
         hit = None
         for j in range(len(groups), i, -1):
             end = groups[j - 1][1]
-            if _glued_after(text, end) and j == len(groups):
+            extension = _EXTENSION_RE.match(text, end) if j == len(groups) else None
+            if extension is None and _glued_after(text, end) and j == len(groups):
                 continue
             if j < len(groups) and text[end] != " ":
                 continue
             if accept(text, start, end):
                 hit = j
-                found.append((start, end))
+                found.append((start, extension.end() if extension else end))
                 break
         i = hit if hit is not None else i + 1
     return [Span(s, e, "phone") for s, e in found]
@@ -183,7 +199,7 @@ def _best_subspans(
 
 # ---------------------------------------------------------------- card
 
-_CARD_CANDIDATE_RE = re.compile(r"\d[\d \-]{11,26}\d")
+_CARD_CANDIDATE_RE = re.compile(r"\d[\d \-]{10,26}\d")
 _DIGIT_RUN_RE = re.compile(r"\d+")
 
 
@@ -208,8 +224,12 @@ def find_cards(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]
         runs = [(base + g.start(), base + g.end()) for g in _DIGIT_RUN_RE.finditer(match[0])]
         for i in range(len(runs)):
             start = runs[i][0]
-            if (i == 0 and _glued_before(text, start)) or (i > 0 and text[start - 2].isdigit()):
-                continue  # never start inside a longer formatted number
+            if i == 0 and _glued_before(text, start):
+                continue
+            if i > 0 and text[start - 2].isdigit() and not (
+                text[start - 1] == " " and runs[i][1] - start == 4
+            ):
+                continue  # inside a longer number, unless a card's 4-digit group starts here
             for j in range(len(runs), i, -1):
                 end = runs[j - 1][1]
                 if _glued_after(text, end) or (j < len(runs) and text[end] == "-"):
@@ -368,8 +388,8 @@ _DATE_RE = re.compile(
 )
 # The first letter is a plain class so `re` can skip ahead in C; the rest is case-blind.
 _BIRTH_WORDS_RE = re.compile(
-    r"[bBdDgG](?<![^\W_][bBdDgG])(?i:orn|irth|irthday|irthdate|ob|\.o\.b|-day|eboren|eburtsdatum"
-    r"|eburtstag)(?![^\W_])"
+    r"[bBdDgG](?<!\w[bBdDgG])(?i:orn|irth|irthday|irthdate|ob|\.o\.b|-day|eboren|eburtsdatum"
+    r"|eburtstag)(?!\w)"
 )
 
 
@@ -414,6 +434,9 @@ def find_dates_of_birth(text: str) -> list[Span]:
             m for m in _DATE_RE.finditer(text, word.end(), min(len(text), word.end() + 48))
             if _date_plausible(m)
         ]
+        done = text.find("dob_tk_", word.end(), word.end() + 48)
+        if done != -1 and (not after or done < after[0].start()):
+            continue  # this word's date is already a token; other dates near it are not it
         if after:
             spans.append(Span(after[0].start(), after[0].end(), "dob"))
             continue
@@ -433,7 +456,7 @@ def find_dates_of_birth(text: str) -> list[Span]:
 _NUMBER_RUN_RE = re.compile(r"\d(?:[\d ().\-/]*\d)?")
 _MIN_RUN = 7  # the shortest number any recognizer accepts ("1.1.1.1", "555-0100")
 _PLAIN_DATE_RE = re.compile(r"\d{4}([-/.])\d\d?\1\d\d?|\d\d?([-/.])\d\d?\2(?:\d{4}|\d\d)")
-_MIN_DIGITS = {"phone": 7, "card": 13, "ip": 4, "ssn": 9}
+_MIN_DIGITS = {"phone": 7, "card": 12, "ip": 4, "ssn": 9}
 NUMBER_KINDS: dict[str, Callable[..., list[Span]]] = {
     "phone": find_phones,
     "card": find_cards,

@@ -7,7 +7,6 @@ check is strongest: checksummed numbers before shapes).
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,15 +40,33 @@ def _rank(span: Span) -> tuple[int, int, int, int]:
 
 
 def merge_spans(spans: Iterable[Span]) -> list[Span]:
-    """Non-overlapping spans, sorted by start: the longest of each overlapping group wins."""
-    starts: list[int] = []
-    chosen: list[Span] = []  # kept sorted by start; chosen spans never overlap each other
-    for span in sorted((s for s in spans if s.end > s.start), key=_rank):
-        at = bisect.bisect_left(starts, span.start)
-        if at > 0 and chosen[at - 1].end > span.start:
-            continue
-        if at < len(chosen) and chosen[at].start < span.end:
-            continue
-        starts.insert(at, span.start)
-        chosen.insert(at, span)
-    return chosen
+    """Non-overlapping spans, sorted by start.
+
+    Overlapping spans form one cluster, replaced by a single span covering all of them (so
+    no part of any detected value is left in clear), of the kind of the best-ranked member
+    (longest; then known values; then `KIND_PRIORITY`). A vault token is kept only when
+    that member covers the whole cluster.
+    """
+    ordered = sorted((s for s in spans if s.end > s.start), key=lambda s: (s.start, -s.end))
+    merged: list[Span] = []
+    cluster: list[Span] = []
+    cluster_end = -1
+    for span in ordered:
+        if cluster and span.start >= cluster_end:
+            merged.append(_collapse(cluster, cluster_end))
+            cluster = []
+        cluster.append(span)
+        cluster_end = max(cluster_end, span.end) if len(cluster) > 1 else span.end
+    if cluster:
+        merged.append(_collapse(cluster, cluster_end))
+    return merged
+
+
+def _collapse(cluster: list[Span], end: int) -> Span:
+    if len(cluster) == 1:
+        return cluster[0]
+    best = min(cluster, key=_rank)
+    start = cluster[0].start
+    if best.start == start and best.end == end:
+        return best
+    return Span(start, end, best.kind)

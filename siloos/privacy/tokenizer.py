@@ -22,6 +22,10 @@ from siloos.privacy.vault import TokenOutOfScope, Vault
 _SCALARS = (str, int, float, bool)
 
 
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
 class Tokenizer:
     """Tokenizes text and JSON-like values for one vault; resolves tokens back for exits."""
 
@@ -59,18 +63,37 @@ class Tokenizer:
             raise SiloError("only text can be scanned for personal data")
         if not text:
             return text
+        result, padded = self._replace_once(text, scope)
+        # Padding a glued token with a space can expose a value that was glued to it
+        # ("Ann0412345678"): scan again until nothing changes (tokens are never re-tokenized).
+        for _ in range(3):
+            if not padded:
+                break
+            result, padded = self._replace_once(result, scope)
+        return result
+
+    def _replace_once(self, text: str, scope: str) -> tuple[str, bool]:
         spans = self.find_spans(text, scope)
         if not spans:
-            return text
+            return text, False
+        padded = False
         out: list[str] = []
         cursor = 0
         for span in spans:
             out.append(text[cursor : span.start])
             value = text[span.start : span.end]
-            out.append(span.token or self.vault.tokenize(value, span.kind, scope))
+            token = span.token or self.vault.tokenize(value, span.kind, scope)
+            # A token glued to a word or number would not read as a token again: pad it.
+            if span.start > 0 and _is_word_char(text[span.start - 1]):
+                token = " " + token
+                padded = True
+            if span.end < len(text) and _is_word_char(text[span.end]):
+                token += " "
+                padded = True
+            out.append(token)
             cursor = span.end
         out.append(text[cursor:])
-        return "".join(out)
+        return "".join(out), padded
 
     def tokenize_any(self, obj: Any, scope: str) -> Any:
         """Every string in a JSON-like value free-text scanned; dict keys untouched."""

@@ -17,6 +17,7 @@ and read back, so concurrent minting of one value converges on one row.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -36,7 +37,7 @@ from siloos.privacy.keyfiles import (
     read_secret,
 )
 from siloos.privacy.normalize import normalize
-from siloos.privacy.tokens import ID_ALPHABET, TOKEN_RE, make_token, token_types
+from siloos.privacy.tokens import TOKEN_RE, make_token, token_types
 
 __all__ = [
     "TokenOutOfScope",
@@ -45,7 +46,6 @@ __all__ = [
     "create_vault_keys",
 ]
 
-TOKEN_ID_LENGTH = 16  # 16 base-36 chars ≈ 82 bits of the HMAC
 NONCE_BYTES = 12
 
 _SCHEMA = """
@@ -87,13 +87,9 @@ class VaultIntegrityError(SiloError):
         super().__init__("vault entry failed its integrity check")
 
 
-def _base36(data: bytes, length: int) -> str:
-    number = int.from_bytes(data, "big")
-    chars = []
-    for _ in range(length):
-        number, rem = divmod(number, 36)
-        chars.append(ID_ALPHABET[rem])
-    return "".join(chars)
+def _token_id(digest: bytes) -> str:
+    """16 chars of base32 (a-z, 2-7: inside the token alphabet) = 80 bits of the HMAC."""
+    return base64.b32encode(digest[:10]).decode("ascii").lower()
 
 
 class Vault:
@@ -146,7 +142,7 @@ class Vault:
         if not isinstance(value, str):
             raise SiloError("only strings can be tokenized")
         key = normalize(value, kind) or " ".join(value.split())
-        token_id = _base36(self._mac("token", scope, kind, key), TOKEN_ID_LENGTH)
+        token_id = _token_id(self._mac("token", scope, kind, key))
         return make_token(kind, token_id)
 
     def tokenize(self, value: str, kind: str, scope: str) -> str:
@@ -168,7 +164,7 @@ class Vault:
                 "SELECT scope FROM vault_entries WHERE token = ?", (token,)
             ).fetchone()
         if row is None or row[0] != scope:
-            # An 82-bit id collision across scopes; refuse rather than alias two values.
+            # An 80-bit id collision across scopes; refuse rather than alias two values.
             raise VaultIntegrityError()
         with self._lock:
             self._minted.add(token)
