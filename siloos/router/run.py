@@ -10,7 +10,7 @@ queue; 500 → abort. Every followed 301/302 counts as a redirect; one more than
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +63,17 @@ def resolve_agent(rt: Runtime, ref: Path) -> tuple[Agent, str]:
         digest = hashlib.sha256(ref.read_bytes()).hexdigest()
         dest = rt.workspace.packs_dir / digest
         agent_dir = _unpacked(ref, dest)
-        return load_agent(agent_dir, rt.registry), digest
+        return _load(rt, agent_dir), digest
     if not ref.is_dir():
         raise UsageError(f"{ref}: not an agent folder or a .silo pack")
-    agent = load_agent(ref, rt.registry)
-    return agent, agent_digest(ref)
+    return _load(rt, ref), agent_digest(ref)
+
+
+def _load(rt: Runtime, agent_dir: Path) -> Agent:
+    """Load an agent; limits it leaves out come from the workspace's `[limits]`."""
+    agent = load_agent(agent_dir, rt.registry)
+    limits = {**rt.workspace.config.limits, **agent.declared_limits}
+    return replace(agent, limits=limits)
 
 
 def _unpacked(pack: Path, dest: Path) -> Path:
@@ -203,5 +209,5 @@ def _reason(outcome: HopOutcome, default: str) -> str:
 def _load_target(rt: Runtime, current: Agent, target: str) -> Agent:
     for folder in (current.dir.parent / target, rt.workspace.agents_dir / target):
         if (folder / "AGENT.md").is_file():
-            return load_agent(folder, rt.registry)
+            return _load(rt, folder)
     raise UsageError(f"escalation target {target!r} is not an agent of this workspace")
