@@ -21,5 +21,8 @@ def llm(ctx: ExitContext, messages: list[Any], system: str = "", tools: list[Any
         from siloos.exits.backoffice import ExitRefused
 
         raise ExitRefused("no model configured (set [llm] provider in silo.toml or --llm)")
+    # The manifest's `model` (handed over by the router) unless the cell asked for one; a
+    # `models` constraint has already been checked against what the cell sent.
+    chosen = model or str(ctx.services.get("llm_model") or "")
     return provider.complete(system=system, messages=messages, tools=tools or [],
-                             max_tokens=max_tokens, model=model)
+                             max_tokens=max_tokens, model=chosen)

@@ -83,6 +83,8 @@ async def _run_hop(rt: Runtime, req: HopRequest) -> HopOutcome:
     services: dict[str, Any] = {"backoffice": rt.backoffice}
     if rt.llm is not None:
         services["llm"] = rt.llm
+    if agent.model:
+        services["llm_model"] = agent.model
     if rt.llm_log is not None:
         services["llm_log"] = rt.llm_log
     membrane = Membrane(session, verifier=rt.verifier, registry=rt.registry, store=rt.store,
