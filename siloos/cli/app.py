@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("silo: interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as err:  # noqa: BLE001 - the CLI boundary: no traceback unless --debug
+    except Exception as err:
         if _is_click_usage_error(err):
             err.show()
             sys.exit(err.exit_code)

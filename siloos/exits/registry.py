@@ -88,7 +88,7 @@ def _collect_modules(names: Iterable[str], where: object = None) -> list[ExitSpe
             module = importlib.import_module(name)
         except ExitDefinitionError as err:
             raise InputError(f"service module {name!r}: {err}", path=where) from None
-        except Exception as err:  # noqa: BLE001 - an operator module may fail any way at import
+        except Exception as err:
             raise InputError(f"cannot import service module {name!r}: "
                              f"{type(err).__name__}: {err}", path=where) from None
         specs += specs_in(module)

@@ -148,7 +148,7 @@ class ExitContext:
         return f"{self.task_id}/{self.hop}/{self.call_seq}"
 
 
-def exit(  # noqa: A001 - the contract (design §11.1) names the decorator `exit`
+def exit(
     name: str,
     *,
     pii: Mapping[str, str] | None = None,
@@ -206,7 +206,7 @@ def _params(func: Callable[..., Any], where: str) -> tuple[Param, ...]:
     sig = inspect.signature(func)
     try:
         hints = typing.get_type_hints(func)
-    except Exception as err:  # noqa: BLE001 - any failure to resolve hints is a definition bug
+    except Exception as err:
         raise ExitDefinitionError(f"{where}: cannot resolve type hints: {err}") from None
     items = list(sig.parameters.values())
     if not items or items[0].name != "ctx":

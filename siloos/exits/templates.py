@@ -23,7 +23,8 @@ def template_path(agent_dir: Path, name: str) -> Path:
     return agent_dir / "templates" / f"{name}.md"
 
 
-def render_template(agent_dir: Path | None, name: str, variables: dict[str, Any]) -> tuple[str, str]:
+def render_template(agent_dir: Path | None, name: str,
+                    variables: dict[str, Any]) -> tuple[str, str]:
     """Render template `name` of the agent; returns (subject, body)."""
     if agent_dir is None or not TEMPLATE_NAME.match(name or ""):
         raise ExitRefused(f"unknown template {name!r}")
