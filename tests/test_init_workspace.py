@@ -144,3 +144,26 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(UsageError, match="cannot create the workspace"):
         init_workspace(blocker / "ws")
+
+
+def test_init_state_gives_a_cloned_workspace_its_own_keys(tmp_path: Path) -> None:
+    from siloos.cli.init import init_state
+
+    (tmp_path / "silo.toml").write_text('[workspace]\nname = "cloned"\n')
+    with pytest.raises(UsageError, match="silo init --state"):
+        init_workspace(tmp_path)
+    result = init_state(tmp_path)
+    keys = tmp_path / ".silo" / "keys"
+    assert keys.is_dir() and (keys.stat().st_mode & 0o777) == 0o700
+    assert any(p.name.startswith("signing-") for p in keys.iterdir())
+    assert all((p.stat().st_mode & 0o777) == 0o600 for p in keys.iterdir())
+    assert result.root == tmp_path.resolve()
+    with pytest.raises(UsageError, match="already exists"):
+        init_state(tmp_path)
+
+
+def test_init_state_needs_a_workspace(tmp_path: Path) -> None:
+    from siloos.cli.init import init_state
+
+    with pytest.raises(UsageError, match=r"no silo\.toml"):
+        init_state(tmp_path)

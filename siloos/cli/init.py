@@ -44,8 +44,11 @@ def init_workspace(root: Path, *, name: str | None = None,
         raise UsageError(f"{root} exists and is not a directory")
     for marker in (CONFIG_NAME, STATE_DIR):
         if (root / marker).exists() or (root / marker).is_symlink():
+            hint = ""
+            if marker == CONFIG_NAME and not (root / STATE_DIR).exists():
+                hint = "; for a cloned workspace, `silo init --state` creates only .silo/"
             raise UsageError(f"{root} is already a SiloOS workspace ({marker} exists); "
-                             "refusing to overwrite it")
+                             f"refusing to overwrite it{hint}")
     renderer = renderer or Renderer()
     ws_name = name or _default_name(root)
     config_text = renderer.render("workspace/silo.toml.j2",
@@ -140,6 +143,26 @@ def _describe(path: Path, root: Path) -> str:
     return f"{rel} (mode {mode:04o})" if mode & 0o077 == 0 else rel
 
 
+def init_state(root: Path) -> InitResult:
+    """Create only `.silo/` (keys included) for an existing workspace, e.g. a fresh clone.
+
+    Agents and config are versioned; keys and state never are, so a clone needs its own.
+    """
+    root = Path(root).expanduser().resolve()
+    cfg = root / CONFIG_NAME
+    if not cfg.is_file():
+        raise UsageError(f"{root} has no {CONFIG_NAME}; run `silo init` to create a workspace")
+    WorkspaceConfig.parse(cfg.read_text(encoding="utf-8", errors="replace"), path=cfg)
+    if (root / STATE_DIR).exists() or (root / STATE_DIR).is_symlink():
+        raise UsageError(f"{root / STATE_DIR} already exists; refusing to overwrite its keys")
+    try:
+        state = _make_state_dir(root)
+    except OSError as err:
+        raise UsageError(f"cannot create {root / STATE_DIR}: {err.strerror or err}") from None
+    return InitResult(root=root, made=(state, state / "keys",
+                                       *sorted((state / "keys").iterdir())))
+
+
 def register(app: typer.Typer) -> None:
     """Add `silo init` to the app."""
 
@@ -148,9 +171,11 @@ def register(app: typer.Typer) -> None:
         directory: Path = typer.Argument(Path("."), help="Where to create the workspace."),
         name: str = typer.Option(None, "--name", help="Workspace name (default: folder name)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        state_only: bool = typer.Option(False, "--state", help="Only create .silo/ (keys, "
+                                        "state) for an existing workspace, e.g. a clone."),
     ) -> None:
         """Create a workspace: silo.toml, folders, and signing and vault keys in .silo/keys/."""
-        result = init_workspace(directory, name=name)
+        result = init_state(directory) if state_only else init_workspace(directory, name=name)
         if as_json:
             print(json.dumps({"workspace": str(result.root),
                               "made": [str(p) for p in result.made]}))
