@@ -16,7 +16,7 @@ import typer
 from siloos.errors import SiloError
 
 COMMAND_MODULES = (
-    "init", "new", "lint", "pack", "keys", "doctor", "run", "data", "bench", "demo",
+    "init", "new", "lint", "pack", "keys", "doctor", "run", "tasks", "data", "bench", "demo",
 )
 
 app = typer.Typer(
