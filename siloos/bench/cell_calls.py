@@ -1,0 +1,126 @@
+"""`membrane_call_us` and `echo_floor_us` (design §14), both timed from inside real cells.
+
+One stdlib client (`silo/timing.py`, the in-cell SDK's) runs inside an nsjail cell twice in
+the same run, with the same interpreter, jail, keys and request frame:
+
+* against a real `Membrane` serving a real hop (`siloos.membrane.bench.bench_hop`): every
+  request is a `call` of the cheap `identity.verify` exit, so both keys are verified, the
+  token's scope is checked and resolved, the result is tokenized and an audit row written;
+* against the echo server (`siloos.membrane.bench.echo_server`): a trivial asyncio
+  unix-socket server answering every line with a canned JSON line — the floor Python and
+  the socket set on this machine.
+
+The only difference between the two figures is what the server does. A run whose client
+saw any refusal, or whose cell did not print its figures, raises `BenchmarkFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from siloos.bench.errors import BenchmarkFailed
+from siloos.cell.backend import JailBackend
+from siloos.cell.spec import CELL_SOCKET, CellResult, CellSpec, uid_for_agent
+from siloos.cell.staging import staging_root
+from siloos.membrane.bench import BenchHop, bench_hop, echo_server
+from siloos.workspace import CellConfig
+
+#: The cell's main.py: run the SDK's timing client with the arguments staged beside it.
+TIMING_MAIN = '''\
+"""Bench agent: time membrane round trips with silo.timing; arguments in args.json."""
+import json
+import os
+import sys
+
+from silo import timing
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "args.json")) as f:
+    sys.exit(timing.main([str(a) for a in json.load(f)]))
+'''
+BENCH_AGENT = "bench-agent"
+CELL_LIMITS = {"wall_seconds": 60, "memory_mb": 128, "pids": 16, "tmp_mb": 4}
+SDK_DIR = Path(__file__).resolve().parent.parent / "sdk"
+
+
+@dataclass(frozen=True)
+class CallFigures:
+    """p50/p99 microseconds of the in-cell client against the membrane and the echo floor."""
+
+    membrane_call_us: dict[str, float]
+    echo_floor_us: dict[str, float]
+    calls: int
+
+
+def _private_dir(parent: Path, name: str) -> Path:
+    path = parent / name
+    path.mkdir(mode=0o700)
+    return path
+
+
+def _timing_agent(folder: Path, n: int, hop: BenchHop) -> Path:
+    agent = folder / "agent"
+    agent.mkdir(mode=0o755)
+    (agent / "main.py").write_text(TIMING_MAIN, encoding="utf-8")
+    (agent / "args.json").write_text(json.dumps([n, hop.tool, json.dumps(hop.args)]),
+                                     encoding="utf-8")
+    return agent
+
+
+def _figures(result: CellResult, n: int, what: str) -> dict[str, float]:
+    """The p50/p99 the cell printed, refusing any run that measured refusals."""
+    if result.status != "exited" or result.exit_code != 0:
+        raise BenchmarkFailed(f"{what}: the bench cell ended {result.status} (exit "
+                              f"{result.exit_code}): {result.stderr.strip()[-300:]}")
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    try:
+        figures: dict[str, Any] = json.loads(lines[-1])
+        p50, p99 = float(figures["p50"]), float(figures["p99"])
+        measured, failed = int(figures["n"]), int(figures["failed"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise BenchmarkFailed(f"{what}: the bench cell printed no figures") from None
+    if measured != n or failed:
+        raise BenchmarkFailed(f"{what}: {failed} of {measured} requests were refused; "
+                              "the figure would not measure calls")
+    return {"p50": p50, "p99": p99}
+
+
+def _run_client_cell(backend: JailBackend, cell: CellConfig, agent: Path, hop: BenchHop,
+                     socket: Path) -> CellResult:
+    spec = CellSpec(
+        agent_dir=agent, interpreter=cell.interpreter,
+        uid=uid_for_agent(BENCH_AGENT, cell.uid_base, cell.uid_count),
+        limits=dict(CELL_LIMITS), sdk_dir=SDK_DIR, membrane_socket=socket,
+        # The same real keys in both runs, so the echo floor moves the same bytes as a call.
+        env={"SILO_BASE_KEY": hop.base_key, "SILO_TASK_KEY": hop.task_key,
+             "SILO_TASK_ID": hop.task_id, "SILO_MEMBRANE": CELL_SOCKET})
+    return asyncio.run(backend.run(spec))
+
+
+def measure_calls_in_cells(n: int, backend: JailBackend, cell: CellConfig) -> CallFigures:
+    """Time `n` calls (after the client's warm-up) in a cell, against the membrane and
+    against the echo server, in this order, with the same client, keys and frame."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    # Under the cells' traverse-only staging root; the sockets' own folders stay private
+    # (staging hands each socket to the cell uid and links it where the cell can reach it).
+    folder = Path(tempfile.mkdtemp(prefix="bench-calls-", dir=staging_root()))
+    try:
+        os.chmod(folder, 0o711)  # noqa: S103 - traverse-only, like the staging root
+        with bench_hop(_private_dir(folder, "hop"), n) as hop:
+            agent = _timing_agent(folder, n, hop)
+            echo_socket = _private_dir(folder, "echo") / "echo.sock"
+            with echo_server(echo_socket):
+                floor = _figures(_run_client_cell(backend, cell, agent, hop, echo_socket),
+                                 n, "echo floor")
+            call = _figures(_run_client_cell(backend, cell, agent, hop, hop.socket_path),
+                            n, "membrane call")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return CallFigures(membrane_call_us=call, echo_floor_us=floor, calls=n)
