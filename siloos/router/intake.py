@@ -2,8 +2,9 @@
 
 Design §7: the router loads the customer's record from the system of record (through the
 `customers.get` exit's PII schema) into the vault first, so that known-value matching
-catches the customer's own name or address in the very first message. Only then is the
-message scanned and stored. The real customer id never reaches the store: the task keeps
+catches the customer's own name or address in the very first message. The customer's order ids
+go in too: they are personal data (§7), and customers quote them in their messages. Only
+then is the message scanned and stored. The real customer id never reaches the store: the task keeps
 the opaque vault scope and the `cust_tk_…` token.
 """
 
@@ -46,6 +47,7 @@ def take_in(rt: Runtime, *, customer: str | None, message: str | None,
         pii = dict(spec.pii) if spec else {}
         pii.setdefault("dob", "dob")
         rt.tokenizer.load_known(record, pii, scope)
+        _load_known_orders(rt, customer, scope)
         customer_token = rt.vault.tokenize(customer, "cust", scope)
     else:
         # A task with no customer still gets a scope of its own: free text it carries is
@@ -63,3 +65,12 @@ def take_in(rt: Runtime, *, customer: str | None, message: str | None,
     payload["case"] = case_token
     return Intake(customer_id=customer, scope=scope, customer_token=customer_token,
                   case_token=case_token, input=payload)
+
+
+def _load_known_orders(rt: Runtime, customer: str, scope: str) -> None:
+    """The customer's real order ids into the vault, through `orders.list`'s PII schema,
+    so "my order O-5001" in a message is tokenized like any other known value."""
+    spec = rt.registry.get("orders.list")
+    pii = {k: v for k, v in (spec.pii if spec else {}).items() if v == "ord"} or {"order": "ord"}
+    for order in rt.backoffice.list_orders(customer):
+        rt.tokenizer.load_known(order, pii, scope)
