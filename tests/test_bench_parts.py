@@ -1,0 +1,57 @@
+"""The suite's parts refuse to report figures they did not measure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from siloos.bench.cell_calls import _figures
+from siloos.bench.errors import BenchmarkFailed
+from siloos.bench.suite import SuiteSize
+from siloos.bench.tasks import measure_bare_tasks
+from siloos.cell.spec import CellResult
+
+
+def _cell(stdout: str, exit_code: int = 0, status: str = "exited") -> CellResult:
+    return CellResult(exit_code=exit_code, status=status, stdout=stdout,  # type: ignore[arg-type]
+                      stderr="boom", wall_ms=1)
+
+
+def test_cell_figures_are_read_from_the_last_line() -> None:
+    line = json.dumps({"p50": 10.5, "p99": 20.0, "n": 5, "failed": 0})
+    assert _figures(_cell("noise\n" + line + "\n"), 5, "x") == {"p50": 10.5, "p99": 20.0}
+
+
+@pytest.mark.parametrize("result", [
+    _cell(json.dumps({"p50": 1, "p99": 2, "n": 5, "failed": 1})),   # a refusal was timed
+    _cell(json.dumps({"p50": 1, "p99": 2, "n": 4, "failed": 0})),   # fewer calls than asked
+    _cell(""),                                                       # printed nothing
+    _cell("not json"),
+    _cell(json.dumps({"p50": 1, "n": 5, "failed": 0})),             # a figure is missing
+    _cell(json.dumps({"p50": 1, "p99": 2, "n": 5, "failed": 0}), exit_code=1),
+    _cell(json.dumps({"p50": 1, "p99": 2, "n": 5, "failed": 0}), status="timeout"),
+])
+def test_a_cell_that_did_not_measure_calls_gives_no_figure(result: CellResult) -> None:
+    with pytest.raises(BenchmarkFailed):
+        _figures(result, 5, "membrane call")
+
+
+def test_bare_tasks_run_the_trivial_script_to_its_finish() -> None:
+    rate = measure_bare_tasks(2, "/usr/bin/python3", warmup=0)
+    assert rate.tasks == 2 and rate.tasks_per_s > 0 and rate.workers == 1
+
+
+def test_bare_tasks_fail_loudly_when_the_script_fails() -> None:
+    with pytest.raises(BenchmarkFailed, match="exited"):
+        measure_bare_tasks(1, "/bin/false", warmup=0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True])
+def test_suite_sizes_must_be_positive(bad: int) -> None:
+    with pytest.raises(ValueError):
+        SuiteSize(starts=bad, calls=1, tasks=1, detector_samples=1, tokenize_bytes=1)
+
+
+def test_full_size_meets_the_issue_sample_count() -> None:
+    assert SuiteSize.full().detector_samples >= 500
