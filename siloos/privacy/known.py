@@ -140,6 +140,9 @@ def _raw_patterns(value: str, kind: str) -> list[tuple]:
 
 _NUMBER_RUN_RE = re.compile(r"[+(]?\d(?:[\d\s().\-/]*\d)?")
 _NON_DIGITS_RE = re.compile(r"\D+")
+# Kinds matched with flexible spacing/punctuation; every other kind is matched exactly
+# (case aside), so its whole value can be the anchor.
+_RESPELLED_KINDS = frozenset({"name", "addr", "iban", "phone", "card", "ssn"})
 _DIGIT_KINDS = frozenset({"phone", "card", "ssn"})
 _ANCHOR_WORD_RE = re.compile(r"[a-z0-9]{3,}")
 
@@ -156,6 +159,12 @@ class _Entry:
         self.width = len(value) * 2 + 16  # any spelling of the value fits in this window
         words = _ANCHOR_WORD_RE.findall(value.lower())
         self.anchor = max(words, key=len) if words else None
+        if kind == "iban":
+            self.anchor = value[:4].lower()  # country + check digits, never split by spaces
+        elif kind not in _RESPELLED_KINDS and len(value.lower()) == len(value):
+            # matched case-insensitively but never re-spaced: the whole value is the anchor,
+            # so common words ("gmail", "com") do not trigger a search
+            self.anchor = value.lower()
         # Every spelling of a digit value ends with the same digits, whatever the separators.
         self.digit_key = only_digits(value)[-6:]
 
@@ -178,6 +187,11 @@ class KnownValueDetector:
                     self._digit_entries.append(entry)
                 else:
                     self._text_entries.append(entry)
+        # Digit entries indexed by their last six digits: a run is checked only against the
+        # values whose key occurs in it, however many values the scope holds.
+        self._by_digit_key: dict[str, list[_Entry]] = {}
+        for entry in self._digit_entries:
+            self._by_digit_key.setdefault(entry.digit_key, []).append(entry)
         # Longer values first, so a full name wins over one of its parts at the same start.
         self._text_entries.sort(key=lambda e: -e.width)
 
@@ -195,13 +209,13 @@ class KnownValueDetector:
                 if run.end() - run.start() < 6:
                     continue
                 run_digits = _NON_DIGITS_RE.sub("", run[0])
-                for entry in self._digit_entries:
-                    if entry.digit_key not in run_digits:
-                        continue
-                    # a little slack either side for "+61 " or "(0)" prefixes
-                    self._search(entry, text, run.start() - 1, run.end(), spans)
+                keys = {run_digits[i : i + 6] for i in range(len(run_digits) - 5)}
+                for key in keys:
+                    for entry in self._by_digit_key.get(key, ()):
+                        # a little slack either side for "+61 " or "(0)" prefixes
+                        self._search(entry, text, run.start() - 1, run.end(), spans)
         if self._text_entries:
-            lowered = text.lower() if text.isascii() else None
+            lowered = _lowered_same_offsets(text)
             for entry in self._text_entries:
                 if lowered is None or entry.anchor is None:
                     self._search(entry, text, 0, len(text), spans)
@@ -214,6 +228,13 @@ class KnownValueDetector:
                     last = hit + entry.width
                     hit = lowered.find(entry.anchor, hit + 1)
         return _dedupe(spans)
+
+
+def _lowered_same_offsets(text: str) -> str | None:
+    """`text.lower()` when it keeps every offset (it only ever grows a string, e.g. "İ"),
+    else None (then each value is searched with its case-insensitive regex instead)."""
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else None
 
 
 def _dedupe(spans: list[Span]) -> list[Span]:

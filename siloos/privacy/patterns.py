@@ -406,11 +406,11 @@ _BIRTH_ANCHORS = ("orn", "irth", "dob", "d.o.b", "eboren", "eburts", "-day")
 
 
 def _birth_words(text: str) -> list[re.Match[str]]:
-    """Birth words, found fast: on ASCII text via `str.find` of a few lowercase anchors in a
-    lowercased copy (same length, so offsets hold), then confirmed by the regex."""
-    if not text.isascii():
-        return list(_BIRTH_WORDS_RE.finditer(text))
+    """Birth words, found fast: `str.find` of a few lowercase anchors in a lowercased copy
+    (when lowering keeps the length, so offsets hold), each confirmed by the regex."""
     lowered = text.lower()
+    if len(lowered) != len(text):
+        return list(_BIRTH_WORDS_RE.finditer(text))
     found: dict[int, re.Match[str]] = {}
     for anchor in _BIRTH_ANCHORS:
         hit = lowered.find(anchor)
