@@ -4,9 +4,9 @@ Owns the `vault_scopes` and `vault_entries` tables on the state database connect
 given. What it stores, and why each choice:
 
 - the scope is HMAC(token.secret, customer id): the raw customer id is never stored;
-- the token id is HMAC(token.secret, scope | kind | normalized value): the same value in
-  the same scope always gets the same token, another scope gets an unrelated one, and no one
-  without the secret can derive a token from a value (or guess one);
+- the token id is HMAC(token.secret, scope | kind | normalized value), 80 bits in base32:
+  the same value in the same scope always gets the same token, another scope gets an
+  unrelated one, and no one without the secret can derive a token from a value (or guess one);
 - the value is AES-GCM encrypted under `vault.key` with a random 96-bit nonce and the
   associated data `token|scope`, so a ciphertext moved to another row fails to decrypt;
 - nothing else: no plaintext, and the lookup index is the token (an HMAC), not the value.
