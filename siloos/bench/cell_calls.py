@@ -104,8 +104,8 @@ def _run_client_cell(backend: JailBackend, cell: CellConfig, agent: Path, hop: B
 
 
 def measure_calls_in_cells(n: int, backend: JailBackend, cell: CellConfig) -> CallFigures:
-    """Time `n` calls (after the client's warm-up) in a cell, against the membrane and
-    against the echo server, in this order, with the same client, keys and frame."""
+    """Time `n` calls (after the client's warm-up) in a cell against the echo server, then
+    in a fresh cell against the membrane, with the same client, keys and frame."""
     if n <= 0:
         raise ValueError("n must be positive")
     # Under the cells' traverse-only staging root; the sockets' own folders stay private
