@@ -33,6 +33,8 @@ SILO = Path(sys.executable).with_name("silo")
 #: A value placed in the probe's task on purpose, hashed into its table like a canary: the
 #: probe must report finding it, which proves its in-cell scanner can fail.
 CONTROL = "zanzibar-control-7781"
+#: Planted in the host environment of `silo run`; no cell may ever see it.
+PLANTED_API_KEY = "sk-ant-api03-e2e-canary-5f1d0c9a7b3e4d21"
 
 RUN_KEYS = {"task_id", "agent", "status", "summary", "output", "redirect", "hops", "stdout",
             "stderr", "events"}
@@ -44,6 +46,8 @@ HOP_KEYS = {"hop", "agent", "status", "summary", "output", "key_jti", "started_a
 class Canary:
     """A customer whose every value is unique, so any sighting of it is a leak."""
 
+    #: How findings name this customer (never a value of theirs: labels enter the cell).
+    label: str
     id: str
     name: str
     email: str
@@ -55,12 +59,12 @@ class Canary:
     words: tuple[str, ...]
 
 
-ALICE = Canary(id="C-CAN-7001", name="Quillon Vexmarrow",
+ALICE = Canary(label="alice", id="C-CAN-7001", name="Quillon Vexmarrow",
                email="quillon.vexmarrow.c4n4ry@example.org", phone="+1 202-555-0199",
                address="77 Obsidian Hollow Road, Zyxbury, OR 97999", dob="1971-08-29",
                orders=("O-CAN-9001", "O-CAN-9002"),
                words=("quillon", "vexmarrow", "zyxbury", "obsidian hollow"))
-BRUNO = Canary(id="C-CAN-7002", name="Ysolde Kravchenko-Pim",
+BRUNO = Canary(label="bruno", id="C-CAN-7002", name="Ysolde Kravchenko-Pim",
                email="ysolde.kp.c4n4ry@example.net", phone="+44 7700 900871",
                address="5 Quarrington Mews, Leeds LS9 9ZZ", dob="1983-02-14",
                orders=("O-CAN-9101",),
@@ -111,10 +115,10 @@ def leaks(data: bytes | str, canaries: tuple[Canary, ...] = CANARIES) -> list[st
     for c in canaries:
         for label, needles in plaintext_needles(c).items():
             if any(n in low for n in needles):
-                found.append(f"{c.id}:{label}")
+                found.append(f"{c.label}:{label}")
         for label, needles in digit_needles(c).items():
             if any(n in run for run in runs for n in needles):
-                found.append(f"{c.id}:{label}-digits")
+                found.append(f"{c.label}:{label}-digits")
     card = digits(CARD)
     if card in low or CARD in low or any(card in run for run in runs):
         found.append("card")
@@ -131,12 +135,13 @@ def canary_hashes(canaries: tuple[Canary, ...] = CANARIES) -> dict[str, str]:
     for c in canaries:
         for label, needles in plaintext_needles(c).items():
             for n in needles:
-                add(f"{c.id}:{label}", n)
+                add(f"{c.label}:{label}", n)
         for label, needles in digit_needles(c).items():
             for n in needles:
-                add(f"{c.id}:{label}", n)
+                add(f"{c.label}:{label}", n)
     add("card", digits(CARD))
     add("control", CONTROL)
+    add("api_key", PLANTED_API_KEY.lower())
     return table
 
 
