@@ -108,6 +108,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     mine = alice.output["tokens"]
     bruno_input = {
         "control": CONTROL,
+        # Personal data as a key, not only as a value: keys are stored and sent too.
+        "about": {BRUNO.name: BRUNO.phone},
         "foreign": [mine["email"], mine["customer"], mine["order"]],
         "host_paths": [str(ws.keys_dir), str(ws.keys_dir / "vault.key"), str(ws.state_db),
                        str(ws.root / "silo.toml"), "/root", "/work", "/agent/main.py"],
@@ -178,6 +180,8 @@ def test_the_message_was_tokenized_before_it_was_stored(runs: Runs) -> None:
     assert leaks(bruno["message"]) == []
     assert runs.bruno["output"]["tokens"]["phone"] in bruno["message"]
     assert runs.bruno["output"]["tokens"]["name"] in bruno["message"]
+    theirs = runs.bruno["output"]["tokens"]
+    assert bruno["about"] == {theirs["name"]: theirs["phone"]}
 
 
 def test_nothing_siloos_stored_holds_a_canary(runs: Runs) -> None:

@@ -11,6 +11,7 @@ the opaque vault scope and the `cust_tk_…` token.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ def take_in(rt: Runtime, *, customer: str | None, message: str | None,
     case_token = rt.vault.tokenize("case:" + secrets.token_hex(16), "case", scope)
     payload: dict[str, Any] = {}
     if extra_input:
-        payload.update(rt.tokenizer.tokenize_any(extra_input, scope))
+        payload.update(_tokenize_input(rt, extra_input, scope))
     if message is not None:
         payload["message"] = rt.tokenizer.tokenize_text(message, scope)
     if customer_token is not None:
@@ -74,3 +75,20 @@ def _load_known_orders(rt: Runtime, customer: str, scope: str) -> None:
     pii = {k: v for k, v in (spec.pii if spec else {}).items() if v == "ord"} or {"order": "ord"}
     for order in rt.backoffice.list_orders(customer):
         rt.tokenizer.load_known(order, pii, scope)
+
+
+def _tokenize_input(rt: Runtime, value: Any, scope: str) -> Any:
+    """`--input` tokenized keys and all: the tokenizer's `tokenize_any` leaves dict keys
+    as they are, but an operator's input may carry a value as a key ({"Jane Roe": …}),
+    and keys are stored and sent into the cell like everything else."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            safe = rt.tokenizer.tokenize_text(str(key), scope)
+            if safe in out:
+                raise UsageError("--input has two keys that stand for the same value")
+            out[safe] = _tokenize_input(rt, item, scope)
+        return out
+    if isinstance(value, list):
+        return [_tokenize_input(rt, item, scope) for item in value]
+    return rt.tokenizer.tokenize_any(value, scope)
