@@ -102,3 +102,14 @@ def test_a_redirect_loop_stops_at_the_cap_and_waits_for_a_human(ws: Workspace) -
     assert shown["state"] == "waiting_human"
     assert "redirects" in (shown["reason"] or "")
     assert len(revoked_jtis(ws, data["task_id"])) == 4
+
+
+def test_a_hand_off_to_an_agent_that_cannot_run_fails_the_task(ws: Workspace) -> None:
+    _, data = run_json(ws.root, "agents/e2e-orphan", "--customer", CUSTOMER, expect=4)
+    assert data["state"] == "failed"
+    assert data["status"] == 301 and data["redirect"] == "e2e-phantom"
+    with StateStore.open(ws.state_db) as store:
+        shown = store.show(data["task_id"])
+    assert shown["state"] == "failed"
+    assert "e2e-phantom" in (shown["reason"] or "")
+    assert not [e for e in shown["events"] if e["kind"] == "redirect"]

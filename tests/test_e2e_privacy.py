@@ -5,8 +5,8 @@ Two tasks run the probe agent (`tests/e2e_agents/e2e-probe`) in real nsjail cell
 - Alice's task runs in-process through `run_task` with the real `NsjailBackend`, while every
   request line and every reply the membrane writes into the cell is recorded (the
   membrane's `handle_line` is the whole request path), and so is the cell's environment.
-- Bruno's task runs as a real `silo run` subprocess with a model API key planted in its
-  host environment, and is handed Alice's tokens to try.
+- Bruno's task runs as a real `silo run --llm anthropic` subprocess with a model API key
+  planted in its host environment (the provider holds it), and is handed Alice's tokens.
 
 The probe reads everything it can, and scans it inside the cell against SHA-256 hashes of
 the canaries (the plaintext never enters the cell); the tests scan, host-side, every reply
@@ -114,8 +114,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         "host_paths": [str(ws.keys_dir), str(ws.keys_dir / "vault.key"), str(ws.state_db),
                        str(ws.root / "silo.toml"), "/root", "/work", "/agent/main.py"],
     }
+    # `--llm anthropic`: the host process really holds the key (the provider reads it).
     _, bruno = run_json(ws.root, "agents/e2e-probe", "--customer", BRUNO.id,
                         "--message", BRUNO_MESSAGE, "--input", json.dumps(bruno_input),
+                        "--llm", "anthropic",
                         env={"ANTHROPIC_API_KEY": PLANTED_API_KEY}, expect=0)
     yield Runs(ws=ws, alice=alice, bruno=bruno, requests=requests, replies=replies,
                specs=specs)

@@ -17,7 +17,7 @@ from typing import Any
 from siloos.agent.loader import load_agent
 from siloos.agent.manifest import Agent
 from siloos.agent.pack import agent_digest, unpack
-from siloos.errors import UsageError
+from siloos.errors import SiloError, UsageError
 from siloos.keys import mint_base_key
 from siloos.router.hop import HopOutcome, HopRequest, run_hop
 from siloos.router.intake import Intake, take_in
@@ -176,11 +176,17 @@ def _drive(rt: Runtime, task_id: str, intake: Intake, first: Agent,
             if target == HUMAN:
                 state, reason = "waiting_human", f"{current.name} escalated to a human"
                 break
+            try:
+                nxt = agents.get(target) or _load_target(rt, current, target)
+            except SiloError as err:
+                # The hop ran and asked for an agent that cannot run (missing, or an
+                # invalid manifest): the task fails (exit 4), it is not a usage error.
+                state, reason = "failed", f"hand-off to {target!r} failed: {err}"
+                break
             rt.store.add_event(task_id, "redirect", {"from": current.name, "to": target,
                                                      "status": status}, hop=hop)
             if status == 302:
                 stack.append(current.name)
-            nxt = agents.get(target) or _load_target(rt, current, target)
             agents[nxt.name] = nxt
             digests.setdefault(nxt.name, agent_digest(nxt.dir))
             current = nxt
