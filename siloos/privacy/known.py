@@ -67,7 +67,9 @@ def _phone_pattern(value: str) -> str | None:
     alternatives = "|".join(
         _digits_pattern(tail) for tail in sorted(tails, key=len, reverse=True)
     )
-    prefix = r"(?:(?:\+|00)\d{1,3}[\s.\-]{0,2}(?:\(0\)[\s.\-]?)?|\(?0\)?[\s.\-]?)?"
+    # An opening parenthesis before the area code belongs to the number ("(202) 555-…"):
+    # left out, the pattern detector's wider span would win the merge without this token.
+    prefix = r"(?:(?:\+|00)\d{1,3}[\s.\-]{0,2}(?:\(0\)[\s.\-]?)?|\(?0\)?[\s.\-]?)?\(?"
     # Letters may touch a phone ("tel0412…"); digits may not (it would be another number).
     return rf"(?<![\d+]){prefix}(?:{alternatives})(?!\d|[.,]\d)"
 
