@@ -53,6 +53,10 @@ TASK_CLAIMS = {"iss", "aud", "sub", "jti", "iat", "nbf", "exp", "agent", "task_i
                "customer_token", "case_token", "granted_by"}
 
 
+MODEL_SAYS = (f"I will write to {ALICE.name} at {ALICE.email.upper()} or call (202) 555-0199 "
+              f"about order {ALICE.orders[1]}.")
+
+
 @dataclass
 class Runs:
     """Both tasks, and what was recorded of Alice's crossing into her cell."""
@@ -88,9 +92,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         replies.append(reply)
         return reply
 
+    # The model "says" Alice's values in plaintext; they must reach the cell and the LLM
+    # log as tokens. The script lives outside the workspace: it is test input, not state.
+    script = ws.root.parent / "model-script.json"
+    script.write_text(json.dumps([{
+        "match": {"system": "You are e2e-probe."},
+        "content": [{"type": "text", "text": MODEL_SAYS}], "stop_reason": "end_turn"}]),
+        encoding="utf-8")
     patch = pytest.MonkeyPatch()
     patch.setattr(Membrane, "handle_line", recording)
-    rt = Runtime.open(ws)
+    rt = Runtime.open(ws, llm_spec=f"scripted:{script}")
     backend_run = rt.backend.run
 
     async def run_spy(spec: CellSpec) -> Any:
@@ -100,7 +111,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     try:
         patch.setattr(rt.backend, "run", run_spy)
         alice = run_task(rt, ws.agents_dir / "e2e-probe", customer=ALICE.id,
-                         message=ALICE_MESSAGE, extra_input={"control": CONTROL})
+                         message=ALICE_MESSAGE,
+                         extra_input={"control": CONTROL, "think": True})
     finally:
         patch.undo()
         rt.close()
@@ -134,6 +146,24 @@ def test_no_reply_sent_into_the_cell_holds_a_canary(runs: Runs) -> None:
     everything = b"".join(runs.replies)
     for kind in ("cust", "name", "email", "phone", "addr", "ord", "card", "dob"):
         assert f"{kind}_tk_".encode() in everything, kind
+
+
+def test_the_models_words_reach_the_cell_and_the_log_tokenized(runs: Runs) -> None:
+    assert leaks(MODEL_SAYS) != []
+    thoughts = [rep for req, rep in runs.exchanges() if req["op"] == "llm"]
+    assert len(thoughts) == 1 and thoughts[0]["ok"], thoughts
+    (block,) = thoughts[0]["result"]["content"]
+    text = block["text"]
+    assert leaks(text) == [], text
+    tokens = runs.alice.output["tokens"]
+    for kind in ("name", "email", "phone"):
+        assert tokens[kind] in text, (kind, text)
+    assert "ord_tk_" in text
+    logs = [p for p in runs.ws.logs_dir.rglob("*") if p.is_file()]
+    assert logs, "the LLM exchange was not logged"
+    logged = b"".join(p.read_bytes() for p in logs)
+    assert tokens["name"].encode() in logged
+    assert leaks(logged) == []
 
 
 def test_the_cells_environment_and_keys_carry_no_personal_data(runs: Runs) -> None:

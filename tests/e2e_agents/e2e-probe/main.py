@@ -92,6 +92,11 @@ orders = attempt("orders.list", "orders.list", customer=cust) or []
 order = orders[0]["order"] if orders else ""
 attempt("orders.get", "orders.get", order=order)
 silo.note("probe read customer " + cust + " and order " + order)
+if inp.get("think"):
+    thought = silo.llm([{"role": "user", "content": json.dumps(task)}],
+                       system="You are e2e-probe.", max_tokens=200)
+    collect(thought)
+    calls["llm"] = {"ok": True, "result": thought}
 attempt("email.send", "email.send", to=record.get("email", ""), template="canary-note",
         variables={"name": record.get("name", ""), "order": order})
 
