@@ -10,7 +10,7 @@ never travel back into the cell.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from siloos.backoffice import NotFound
@@ -115,25 +115,56 @@ class ReplayRecorded:
 
 
 class RecordResult:
-    """Record the tokenized result under (task, hop, seq); the first record wins."""
+    """Record the tokenized result under (task, hop, seq); the first record wins.
+
+    With `audit_row`, the call's success audit row goes into the same transaction as the
+    result: one commit says both "this call happened" and "it was audited", before the
+    reply is sent. Should that combined write fail (say the plaintext guard refuses the
+    audit detail), the result is recorded on its own and the membrane audits the request
+    afterwards the usual way, with its own fallback; the exit is never run again here.
+    """
 
     name = "record_result"
 
-    def __init__(self, store: StatePort) -> None:
+    def __init__(self, store: StatePort,
+                 audit_row: Callable[[Exchange], Any] | None = None) -> None:
         self.store = store
+        self.audit_row = audit_row
 
     def verify(self, ex: Exchange) -> Verdict:
         if ex.notes.get("replayed"):
             return PASS
-        try:
-            stored = self.store.record_exit_result(
-                idempotency_key(ex), task_id=ex.session.task_id, hop=ex.session.hop,
-                seq=ex.call_seq or 0, tool=ex.tool or "", result=ex.result)
-        except Exception as err:  # the exit acted; say so, keep why in audit
-            ex.notes["exit_error"] = f"result not recorded: {type(err).__name__}"
-            return refuse(500, f"{ex.tool}: exit failed")
+        row = None
+        if self.audit_row is not None:
+            try:
+                row = self.audit_row(ex)
+            except Exception:  # no row: the membrane audits after the pipeline
+                row = None
+        stored = None
+        if row is not None:
+            try:
+                stored = self._record(ex, row)
+                ex.audited = True
+            except Exception:  # retried below without the audit row
+                stored = None
+        if stored is None:
+            try:
+                stored = self._record(ex, None)
+            except Exception as err:  # the exit acted; say so, keep why in audit
+                ex.notes["exit_error"] = f"result not recorded: {type(err).__name__}"
+                return refuse(500, f"{ex.tool}: exit failed")
         ex.result = stored.result
         return PASS
+
+    def _record(self, ex: Exchange, row: Any) -> Any:
+        key = idempotency_key(ex)
+        if row is None:
+            return self.store.record_exit_result(
+                key, task_id=ex.session.task_id, hop=ex.session.hop, seq=ex.call_seq or 0,
+                tool=ex.tool or "", result=ex.result)
+        return self.store.record_exit_result(
+            key, task_id=ex.session.task_id, hop=ex.session.hop, seq=ex.call_seq or 0,
+            tool=ex.tool or "", result=ex.result, audit=row)
 
 
 class Execute:
@@ -194,7 +225,7 @@ class TokenizeResult:
             return PASS
         scope = ex.session.scope
         try:
-            json.dumps(ex.result, allow_nan=False)
+            # Serializable or refused: checked once, on the tokenized value that is sent.
             result = ex.result
             if self.by_schema and ex.spec.pii:
                 # By schema; the tokenizer also scans every other string as free text.

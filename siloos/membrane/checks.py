@@ -146,7 +146,10 @@ class AgentsMatch:
 
 
 class TaskActive:
-    """The task key is not revoked, the base key is not revoked, and the hop still runs."""
+    """The task key is not revoked, the base key is not revoked, and the hop still runs.
+
+    Asked of the store on every request, in one look (`StatePort.hop_gate`): a revocation
+    or a hop's end committed anywhere counts from the next request on."""
 
     name = "task_active"
 
@@ -158,15 +161,22 @@ class TaskActive:
         if self.finished():
             return refuse(409, "this hop has finished")
         try:
-            if self.store.is_revoked(ex.task.jti):
-                return refuse(409, "task key has been revoked")
-            if self.store.is_revoked(ex.base.jti):
-                return refuse(401, "base key has been revoked")
-            if not self.store.hop_active(ex.session.task_id, ex.session.hop):
-                return refuse(409, "task hop is no longer active")
+            failed = self.store.hop_gate(ex.session.task_id, ex.session.hop, ex.task.jti,
+                                         ex.base.jti)
         except Exception:  # cannot tell: refuse rather than guess
             return refuse(409, "task state unavailable")
-        return PASS
+        if failed is None:
+            return PASS
+        return _GATE_REFUSALS.get(failed, _UNKNOWN_GATE)
+
+
+#: `StatePort.hop_gate` answers → refusals (anything else it might say also refuses).
+_GATE_REFUSALS = {
+    "task_key_revoked": refuse(409, "task key has been revoked"),
+    "base_key_revoked": refuse(401, "base key has been revoked"),
+    "hop_inactive": refuse(409, "task hop is no longer active"),
+}
+_UNKNOWN_GATE = refuse(409, "task state unavailable")
 
 
 class ToolKnown:

@@ -2,7 +2,8 @@
 
 Every op starts with the same three: keys verified, agents match, task still active. A
 `call` then walks the whole of §5: tool known → capability → budget → argument schema →
-token checks → resolve → constraints → hydrate → execute → tokenize → record.
+token checks → resolve → constraints → hydrate → execute → tokenize → record (the result
+and the call's audit row in one commit).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from siloos.membrane import actions, checks, ops
+from siloos.membrane.memo import RememberedResolver
 from siloos.membrane.ports import KeyVerifierPort, StatePort, TokenizerPort
-from siloos.membrane.session import HopCounters
+from siloos.membrane.session import Exchange, HopCounters
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,14 @@ class Wiring:
     effective_caps: Callable[[Any, Any], Mapping[str, Mapping[str, Any]]]
     is_finished: Callable[[], bool]
     on_finish: Callable[[Mapping[str, Any]], None]
+    #: The audit row of a call that succeeds, written in the same transaction as its
+    #: recorded result (None: the membrane audits it afterwards, in a second commit).
+    audit_row: Callable[[Exchange], Any] | None = None
 
 
 def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
     """op name → its pipeline."""
-    vault = w.tokenizer.vault
+    vault = RememberedResolver(w.tokenizer.vault)
     gate = [checks.KeysVerified(w.verifier), checks.AgentsMatch(),
             checks.TaskActive(w.store, w.is_finished)]
     token_checks = [checks.NoNearMissTokens(), checks.TokensInScope(vault),
@@ -54,7 +59,7 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             actions.ReplayRecorded(w.counters, w.store),
             actions.Execute(w.services, w.tokenizer),
             actions.TokenizeResult(w.tokenizer),
-            actions.RecordResult(w.store),
+            actions.RecordResult(w.store, w.audit_row),
         ]),
         "llm": checks.Pipeline([
             *gate,

@@ -37,10 +37,23 @@ class StatePort(Protocol):
 
     def hop_active(self, task_id: str, hop: int) -> bool: ...
 
+    def hop_gate(self, task_id: str, hop: int, task_jti: str, base_jti: str) -> str | None:
+        """None when the hop may act; else "task_key_revoked", "base_key_revoked" or
+        "hop_inactive" (the first that fails, in that order). Must see a revocation or a
+        hop's end committed by any connection or process by the next call."""
+        ...
+
     def record_exit_result(self, idempotency_key: str, *, task_id: str, hop: int, seq: int,
-                           tool: str, result: Any) -> Any: ...
+                           tool: str, result: Any, audit: Any = None) -> Any:
+        """Record a result; with `audit` (a `siloos.store.AuditRecord`), that row too, in
+        the same transaction."""
+        ...
 
     def lookup_exit_result(self, idempotency_key: str) -> Any: ...
+
+    def checkpoint(self) -> bool:
+        """Fold the write-ahead log into the database at a quiet moment (hop end)."""
+        ...
 
     def add_llm_usage(self, task_id: str, hop: int, agent: str, *, input_tokens: int,
                       output_tokens: int, calls: int = 1) -> None: ...

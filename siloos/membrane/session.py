@@ -83,3 +83,5 @@ class Exchange:
     result: Any = None
     #: Extra facts for the audit row (never real values).
     notes: dict[str, Any] = field(default_factory=dict)
+    #: The request's success audit row is already written (with the call's result).
+    audited: bool = False

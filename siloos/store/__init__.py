@@ -18,10 +18,21 @@ from siloos.store.errors import (
 )
 from siloos.store.ids import is_task_id, new_task_id
 from siloos.store.schema import FINAL_STATES, TASK_STATES
-from siloos.store.store import HOP_END_STATUSES, StateStore, StoredExitResult
+from siloos.store.store import HOP_END_STATUSES, AuditRecord, StateStore, StoredExitResult
 
 __all__ = [
-    "FINAL_STATES", "HOP_END_STATUSES", "TASK_STATES", "HopConflict", "PlaintextGuard",
-    "PlaintextRefused", "StateDatabaseError", "StateStore", "StoreError", "StoredExitResult",
-    "UnknownTask", "is_task_id", "new_task_id",
+    "FINAL_STATES",
+    "HOP_END_STATUSES",
+    "TASK_STATES",
+    "AuditRecord",
+    "HopConflict",
+    "PlaintextGuard",
+    "PlaintextRefused",
+    "StateDatabaseError",
+    "StateStore",
+    "StoreError",
+    "StoredExitResult",
+    "UnknownTask",
+    "is_task_id",
+    "new_task_id",
 ]
