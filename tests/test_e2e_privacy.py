@@ -56,6 +56,9 @@ TASK_CLAIMS = {"iss", "aud", "sub", "jti", "iat", "nbf", "exp", "agent", "task_i
 MODEL_SAYS = (f"I will write to {ALICE.name} at {ALICE.email.upper()} or call (202) 555-0199 "
               f"about order {ALICE.orders[1]}.")
 
+ANONYMOUS_MESSAGE = (f"Write to {ALICE.email} or +1 (202) 555-0199; card 4539 1488 0343 6467, "
+                     f"born {ALICE.dob}.")
+
 
 @dataclass
 class Runs:
@@ -64,6 +67,7 @@ class Runs:
     ws: Workspace
     alice: RunResult
     bruno: dict[str, Any]
+    anonymous: dict[str, Any]
     requests: list[bytes] = field(default_factory=list)
     replies: list[bytes] = field(default_factory=list)
     specs: list[CellSpec] = field(default_factory=list)
@@ -131,8 +135,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
                         "--message", BRUNO_MESSAGE, "--input", json.dumps(bruno_input),
                         "--llm", "anthropic",
                         env={"ANTHROPIC_API_KEY": PLANTED_API_KEY}, expect=0)
-    yield Runs(ws=ws, alice=alice, bruno=bruno, requests=requests, replies=replies,
-               specs=specs)
+    # A task with no customer: only the pattern recognizers can find what it carries.
+    _, anonymous = run_json(ws.root, "agents/e2e-behave", "--message", ANONYMOUS_MESSAGE,
+                            expect=0)
+    yield Runs(ws=ws, alice=alice, bruno=bruno, anonymous=anonymous, requests=requests,
+               replies=replies, specs=specs)
 
 
 # -- what crossed into the cell ---------------------------------------------------------
@@ -214,6 +221,17 @@ def test_the_message_was_tokenized_before_it_was_stored(runs: Runs) -> None:
     assert runs.bruno["output"]["tokens"]["name"] in bruno["message"]
     theirs = runs.bruno["output"]["tokens"]
     assert bruno["about"] == {theirs["name"]: theirs["phone"]}
+
+
+def test_a_message_without_a_customer_is_tokenized_by_pattern(runs: Runs) -> None:
+    assert leaks(ANONYMOUS_MESSAGE) != []
+    with StateStore.open(runs.ws.state_db) as store:
+        task = store.get_task(runs.anonymous["task_id"])
+    message = task["input"]["message"]
+    assert leaks(message) == [], message
+    for prefix in ("email_tk_", "phone_tk_", "card_tk_", "dob_tk_"):
+        assert prefix in message, (prefix, message)
+    assert "customer" not in task["input"]
 
 
 def test_nothing_siloos_stored_holds_a_canary(runs: Runs) -> None:
