@@ -30,6 +30,7 @@ from test_e2e_support import (
     BRUNO,
     BRUNO_MESSAGE,
     CONTROL,
+    DECOY_KEY,
     PLANTED_API_KEY,
     leaks,
     make_workspace,
@@ -194,8 +195,9 @@ def test_the_cell_found_no_canary_of_its_own(runs: Runs) -> None:
         # and nothing else it received hashes to a canary.
         assert report["found"] == ["control"]
         assert report["strings_scanned"] > 100
-        assert report["own_files"] == ["/agent/AGENT.md", "/agent/canaries.json",
-                                       "/agent/main.py", "/agent/templates/canary-note.md"]
+        assert report["own_files"] == [
+            "/agent/AGENT.md", "/agent/canaries.json", "/agent/decoy-key.txt",
+            "/agent/main.py", "/agent/templates/canary-note.md"]
 
 
 # -- what SiloOS stored ------------------------------------------------------------------
@@ -295,7 +297,9 @@ def test_tokens_outside_the_task_are_refused_and_audited(runs: Runs) -> None:
 
 def test_the_model_key_and_the_signing_keys_are_out_of_reach(runs: Runs) -> None:
     report = runs.bruno["output"]
-    assert report["api_key_hits"] == []
+    # The search works (it finds the decoy in its own folder) and finds nothing else.
+    assert report["api_key_hits"] == ["text:" + DECOY_KEY[:12], "/agent/decoy-key.txt"]
+    assert report["paths_walked"] > 1000
     assert "api_key" not in report["found"]
     assert not [n for n in report["env_names"] if "ANTHROPIC" in n]
     assert report["suspicious_paths"] == []

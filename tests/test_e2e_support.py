@@ -35,6 +35,8 @@ SILO = Path(sys.executable).with_name("silo")
 CONTROL = "zanzibar-control-7781"
 #: Planted in the host environment of `silo run`; no cell may ever see it.
 PLANTED_API_KEY = "sk-ant-api03-e2e-canary-5f1d0c9a7b3e4d21"
+#: Shaped like a key, placed in the probe's own folder on purpose (see make_workspace).
+DECOY_KEY = "sk-ant-decoy-in-the-agent-folder"
 
 RUN_KEYS = {"task_id", "agent", "status", "summary", "output", "redirect", "hops", "stdout",
             "stderr", "events"}
@@ -197,6 +199,9 @@ def make_workspace(base: Path) -> Workspace:
         if (agent / "AGENT.md").is_file():
             shutil.copytree(agent, ws.agents_dir / agent.name,
                             ignore=shutil.ignore_patterns("__pycache__"))
+    # A decoy the probe's key search must find, so that finding nothing else means something.
+    (ws.agents_dir / "e2e-probe" / "decoy-key.txt").write_text(DECOY_KEY + "\n",
+                                                                 encoding="utf-8")
     (ws.agents_dir / "e2e-probe" / "canaries.json").write_text(
         json.dumps(canary_hashes(), indent=0, sort_keys=True), encoding="utf-8")
     data = base / "data"

@@ -145,9 +145,11 @@ for root, _dirs, files in os.walk("/agent"):
 # Keys: the model's API key and the workspace's signing keys must be nowhere in reach.
 secret_names = ("signing-", "vault.key", "token.secret")
 suspicious = []
+walked = 0
 for top in ("/",):
     for root, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if os.path.join(root, d) not in ("/proc", "/sys", "/dev")]
+        walked += len(files) + len(dirs)
         for f in files + dirs:
             if f == ".silo" or f.startswith(secret_names):
                 suspicious.append(os.path.join(root, f))
@@ -178,6 +180,7 @@ report = {
     "claims": key_claims,
     "own_files": sorted(own_files),
     "suspicious_paths": suspicious[:50],
+    "paths_walked": walked,
     "api_key_hits": api_key_hits,
     "reachable_host_paths": reachable,
     "tokens": {"customer": cust, "email": record.get("email"), "name": record.get("name"),
