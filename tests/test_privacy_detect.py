@@ -168,8 +168,14 @@ def test_presidio_missing_is_a_clear_error() -> None:
     except ImportError:
         with pytest.raises(SiloError, match="presidio"):
             PresidioDetector()
-    else:  # installed: the detector must construct and run
-        assert isinstance(PresidioDetector().find("mail a@example.com"), list)
+    else:
+        import spacy.util
+
+        if spacy.util.is_package("en_core_web_lg"):  # installed: it must construct and run
+            assert isinstance(PresidioDetector().find("mail a@example.com"), list)
+        else:  # no model (and no download at run time): a clear refusal naming it
+            with pytest.raises(SiloError, match="spaCy model en_core_web_lg"):
+                PresidioDetector()
 
 
 def test_presidio_adapter_maps_entities() -> None:

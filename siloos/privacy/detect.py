@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from siloos.errors import SiloError
 from siloos.privacy.known import KnownValueDetector
 from siloos.privacy.patterns import PatternDetector
+from siloos.privacy.scantext import ScanText, find_in, scan_text
 from siloos.privacy.spans import Span, merge_spans
 
 __all__ = [
@@ -42,10 +43,13 @@ class CompositeDetector:
             raise ValueError("a composite detector needs at least one detector")
         self.detectors = tuple(detectors)
 
-    def find(self, text: str) -> list[Span]:
+    takes_scan_text = True  # hands one shared `ScanText` to every detector that takes it
+
+    def find(self, text: str | ScanText) -> list[Span]:
+        view = scan_text(text)
         spans: list[Span] = []
         for detector in self.detectors:
-            spans.extend(detector.find(text))
+            spans.extend(find_in(detector, view))
         return merge_spans(spans)
 
 
@@ -77,14 +81,7 @@ class PresidioDetector:
         analyzer: Any | None = None,
     ) -> None:
         if analyzer is None:
-            try:
-                from presidio_analyzer import AnalyzerEngine  # optional extra: import lazily
-            except ImportError as exc:
-                raise SiloError(
-                    "the Presidio detector needs presidio-analyzer: "
-                    "pip install 'siloos[presidio]' (and a spaCy model)"
-                ) from exc
-            analyzer = AnalyzerEngine()
+            analyzer = _default_analyzer()
         self._analyzer = analyzer
         self._language = language
         self._min_score = min_score
@@ -99,3 +96,32 @@ class PresidioDetector:
             for r in results
             if r.entity_type in PRESIDIO_KINDS and r.score >= self._min_score
         )
+
+
+# The spaCy model Presidio's default analyzer loads for English.
+PRESIDIO_SPACY_MODEL = "en_core_web_lg"
+
+
+def _default_analyzer() -> Any:
+    """Presidio's default `AnalyzerEngine`, or a one-line `SiloError` saying what is missing.
+
+    Presidio would try to download its spaCy model when it is absent; SiloOS never fetches
+    anything at run time, so a missing model is reported instead.
+    """
+    try:
+        import spacy.util
+        from presidio_analyzer import AnalyzerEngine  # optional extra: import lazily
+    except ImportError as exc:
+        raise SiloError(
+            "the Presidio detector needs presidio-analyzer: "
+            "pip install 'siloos[presidio]' (and a spaCy model)"
+        ) from exc
+    if not spacy.util.is_package(PRESIDIO_SPACY_MODEL):
+        raise SiloError(
+            f"the Presidio detector needs the spaCy model {PRESIDIO_SPACY_MODEL}, which is not "
+            f"installed (python -m spacy download {PRESIDIO_SPACY_MODEL})"
+        )
+    try:
+        return AnalyzerEngine()
+    except Exception as exc:  # a broken optional install is a clear refusal, not a crash
+        raise SiloError(f"Presidio's analyzer could not start: {exc.__class__.__name__}") from exc

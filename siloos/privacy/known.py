@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 
 from siloos.privacy.normalize import digits as only_digits
+from siloos.privacy.scantext import ScanText, scan_text
 from siloos.privacy.spans import Span
 
 # Capitalized English words that are also first names or surnames; matching them alone
@@ -140,12 +141,14 @@ def _raw_patterns(value: str, kind: str) -> list[tuple]:
     return [(rf"{_BOUND_BEFORE}(?i:{re.escape(text)}){_BOUND_AFTER}", True)]
 
 
-_NUMBER_RUN_RE = re.compile(r"[+(]?\d(?:[\d\s().\-/]*\d)?")
 _NON_DIGITS_RE = re.compile(r"\D+")
 # Kinds matched with flexible spacing/punctuation; every other kind is matched exactly
 # (case aside), so its whole value can be the anchor.
 _RESPELLED_KINDS = frozenset({"name", "addr", "iban", "phone", "card", "ssn"})
 _DIGIT_KINDS = frozenset({"phone", "card", "ssn"})
+# Up to this many distinct digit keys are ruled out per run by one regex; beyond it, a
+# run's six-digit windows are looked up in the key index instead.
+_FILTERED_KEYS = 16
 _ANCHOR_WORD_RE = re.compile(r"[a-z0-9]{3,}")
 
 
@@ -179,6 +182,8 @@ class KnownValueDetector:
     one or two C-speed passes however many values the customer has.
     """
 
+    takes_scan_text = True  # `find` accepts a shared `ScanText`
+
     def __init__(self, values: Iterable[tuple[str, str, str]]) -> None:
         self._digit_entries: list[_Entry] = []
         self._text_entries: list[_Entry] = []
@@ -194,6 +199,13 @@ class KnownValueDetector:
         self._by_digit_key: dict[str, list[_Entry]] = {}
         for entry in self._digit_entries:
             self._by_digit_key.setdefault(entry.digit_key, []).append(entry)
+        # With few keys, one regex (each key's digits, anything but digits between them)
+        # rules out most runs in C before any run's digits are collected.
+        self._key_filter: re.Pattern[str] | None = None
+        if 0 < len(self._by_digit_key) <= _FILTERED_KEYS:
+            self._key_filter = re.compile(
+                "|".join(r"\D*".join(key) for key in self._by_digit_key)
+            )
         # Longer values first, so a full name wins over one of its parts at the same start.
         self._text_entries.sort(key=lambda e: -e.width)
 
@@ -204,20 +216,16 @@ class KnownValueDetector:
             if match is not None:
                 out.append(Span(match.start(), match.end(), entry.kind, entry.token))
 
-    def find(self, text: str) -> list[Span]:
+    def find(self, text: str | ScanText) -> list[Span]:
+        """Spans of known values (deduplicated, by start); `text` may be a shared
+        `ScanText`, whose digit runs and lowered copy are then computed only once."""
+        view = scan_text(text)
+        text = view.text
         spans: list[Span] = []
         if self._digit_entries:
-            for run in _NUMBER_RUN_RE.finditer(text):
-                if run.end() - run.start() < 6:
-                    continue
-                run_digits = _NON_DIGITS_RE.sub("", run[0])
-                keys = {run_digits[i : i + 6] for i in range(len(run_digits) - 5)}
-                for key in keys:
-                    for entry in self._by_digit_key.get(key, ()):
-                        # a little slack either side for "+61 " or "(0)" prefixes
-                        self._search(entry, text, run.start() - 1, run.end(), spans)
+            self._find_digits(text, view.loose_number_runs, spans)
         if self._text_entries:
-            lowered = _lowered_same_offsets(text)
+            lowered = view.lowered
             for entry in self._text_entries:
                 if lowered is None or entry.anchor is None:
                     self._search(entry, text, 0, len(text), spans)
@@ -231,12 +239,23 @@ class KnownValueDetector:
                     hit = lowered.find(entry.anchor, hit + 1)
         return _dedupe(spans)
 
-
-def _lowered_same_offsets(text: str) -> str | None:
-    """`text.lower()` when it keeps every offset (it only ever grows a string, e.g. "İ"),
-    else None (then each value is searched with its case-insensitive regex instead)."""
-    lowered = text.lower()
-    return lowered if len(lowered) == len(text) else None
+    def _find_digits(self, text: str, runs: list[tuple[int, int]], spans: list[Span]) -> None:
+        by_key = self._by_digit_key
+        key_filter = self._key_filter
+        for start, end in runs:
+            if end - start < 6:
+                continue
+            if key_filter is not None and key_filter.search(text, start, end) is None:
+                continue  # no key's digits occur in this run, whatever the separators
+            run_digits = _NON_DIGITS_RE.sub("", text[start:end])
+            if key_filter is not None:
+                keys = [key for key in by_key if key in run_digits]
+            else:
+                keys = sorted({run_digits[i : i + 6] for i in range(len(run_digits) - 5)})
+            for key in keys:
+                for entry in by_key.get(key, ()):
+                    # a little slack either side for "+61 " or "(0)" prefixes
+                    self._search(entry, text, start - 1, end, spans)
 
 
 def _dedupe(spans: list[Span]) -> list[Span]:

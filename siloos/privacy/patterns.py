@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from siloos.privacy.checksums import IBAN_LENGTHS, card_valid, iban_valid, ssn_valid, tfn_valid
+from siloos.privacy.scantext import ScanText, scan_text
 from siloos.privacy.spans import Span, merge_spans
 
 _SEP = " .-"
@@ -84,7 +85,7 @@ def find_emails(text: str) -> list[Span]:
 # ---------------------------------------------------------------- phone
 
 _PHONE_CANDIDATE_RE = re.compile(r"[+(\d][\d ().\-]{5,24}\d")
-_PHONE_GROUP_RE = re.compile(r"\+?\(?\d+\)?")
+_PHONE_GROUP_RE = re.compile(r"\+?\(?(\d+)\)?")
 _PHONE_SHAPE_RE = re.compile(
     r"""^(?:(?P<cc>\+[1-9]\d{0,2}|00[1-9]\d{0,2})[ .\-]?)?
         (?:\(0\)[ .\-]?)?
@@ -132,12 +133,18 @@ def _phone_ok(text: str, start: int, end: int) -> bool:
     return has_context and 7 <= count <= 12
 
 
+# Every spelling `_phone_ok` accepts has this many digits (cc: 8-15 after "+" or "00"
+# plus the "00"); a run of groups outside the range is not even looked at.
+_PHONE_DIGITS = (7, 17)
+
+
 def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
     """Phone numbers in national and international spellings (allocated or not)."""
     spans: list[Span] = []
     for match in _PHONE_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
         base = match.start()
         groups = []
+        digit_counts = []
         for group in _PHONE_GROUP_RE.finditer(match[0]):
             start, end = base + group.start(), base + group.end()
             if text[start] == "(" and text[end - 1] != ")":
@@ -145,7 +152,8 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
             elif text[end - 1] == ")" and "(" not in group[0]:
                 end -= 1
             groups.append((start, end))
-        spans.extend(_best_subspans(text, groups, _phone_ok))
+            digit_counts.append(len(group[1]))
+        spans.extend(_best_subspans(text, groups, _phone_ok, digit_counts, _PHONE_DIGITS))
     return spans
 
 
@@ -166,13 +174,24 @@ def _fresh_start(text: str, previous: tuple[int, int], start: int) -> bool:
 
 
 def _best_subspans(
-    text: str, groups: list[tuple[int, int]], accept: Callable[[str, int, int], bool]
+    text: str,
+    groups: list[tuple[int, int]],
+    accept: Callable[[str, int, int], bool],
+    digit_counts: list[int],
+    digit_range: tuple[int, int],
 ) -> list[Span]:
     """Longest valid runs of whole digit groups, left to right (a candidate may hold a
-    leading amount, a trailing count, or two numbers side by side)."""
+    leading amount, a trailing count, or two numbers side by side). `digit_counts[k]` is
+    how many digits group k holds; a run whose total is outside `digit_range` is skipped
+    without calling `accept` (which would refuse it)."""
     found = []
     i = 0
     groups = groups[:12]
+    low, high = digit_range
+    # totals[k] = digits in groups[:k], so groups[i:j] hold totals[j] - totals[i]
+    totals = [0]
+    for count in digit_counts[: len(groups)]:
+        totals.append(totals[-1] + count)
     while i < len(groups):
         start = groups[i][0]
         if i > 0 and not _fresh_start(text, groups[i - 1], start):
@@ -183,6 +202,8 @@ def _best_subspans(
             continue
         hit = None
         for j in range(len(groups), i, -1):
+            if not low <= totals[j] - totals[i] <= high:
+                continue
             end = groups[j - 1][1]
             extension = _EXTENSION_RE.match(text, end) if j == len(groups) else None
             if extension is None and _glued_after(text, end) and j == len(groups):
@@ -222,6 +243,10 @@ def find_cards(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]
     for match in _CARD_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
         base = match.start()
         runs = [(base + g.start(), base + g.end()) for g in _DIGIT_RUN_RE.finditer(match[0])]
+        # totals[k] = digits in runs[:k]; a card has 12-19 (what `card_valid` accepts)
+        totals = [0]
+        for run_start, run_end in runs:
+            totals.append(totals[-1] + run_end - run_start)
         for i in range(len(runs)):
             start = runs[i][0]
             if i == 0 and _glued_before(text, start):
@@ -231,6 +256,8 @@ def find_cards(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]
             ):
                 continue  # inside a longer number, unless a card's 4-digit group starts here
             for j in range(len(runs), i, -1):
+                if not 12 <= totals[j] - totals[i] <= 19:
+                    continue
                 end = runs[j - 1][1]
                 if _glued_after(text, end) or (j < len(runs) and text[end] == "-"):
                     continue
@@ -405,11 +432,11 @@ def _date_plausible(match: re.Match[str]) -> bool:
 _BIRTH_ANCHORS = ("orn", "irth", "dob", "d.o.b", "eboren", "eburts", "-day")
 
 
-def _birth_words(text: str) -> list[re.Match[str]]:
+def _birth_words(text: str, view: ScanText | None = None) -> list[re.Match[str]]:
     """Birth words, found fast: `str.find` of a few lowercase anchors in a lowercased copy
     (when lowering keeps the length, so offsets hold), each confirmed by the regex."""
-    lowered = text.lower()
-    if len(lowered) != len(text):
+    lowered = (view if view is not None else ScanText(text)).lowered
+    if lowered is None:
         return list(_BIRTH_WORDS_RE.finditer(text))
     found: dict[int, re.Match[str]] = {}
     for anchor in _BIRTH_ANCHORS:
@@ -425,11 +452,11 @@ def _birth_words(text: str) -> list[re.Match[str]]:
     return [found[k] for k in sorted(found)]
 
 
-def find_dates_of_birth(text: str) -> list[Span]:
+def find_dates_of_birth(text: str, view: ScanText | None = None) -> list[Span]:
     """Dates next to a birth word: the nearest date after it (within 48 chars), else the
-    nearest before it (within 32)."""
+    nearest before it (within 32). `view` shares the lowered text with other detectors."""
     spans = []
-    for word in _birth_words(text):
+    for word in _birth_words(text, view):
         after = [
             m for m in _DATE_RE.finditer(text, word.end(), min(len(text), word.end() + 48))
             if _date_plausible(m)
@@ -451,9 +478,8 @@ def find_dates_of_birth(text: str) -> list[Span]:
 
 # ---------------------------------------------------------------- the detector
 
-# Runs of digits with the separators numbers are written with. Every number-shaped kind is
-# looked for only inside a run long enough to hold it, so digit-poor prose costs one pass.
-_NUMBER_RUN_RE = re.compile(r"\d(?:[\d ().\-/]*\d)?")
+# Every number-shaped kind is looked for only inside a run of digits and separators
+# (`ScanText.number_runs`) long enough to hold it, so digit-poor prose costs one pass.
 _MIN_RUN = 7  # the shortest number any recognizer accepts ("1.1.1.1", "555-0100")
 _PLAIN_DATE_RE = re.compile(r"\d{4}([-/.])\d\d?\1\d\d?|\d\d?([-/.])\d\d?\2(?:\d{4}|\d\d)")
 _MIN_DIGITS = {"phone": 7, "card": 12, "ip": 4, "ssn": 9}
@@ -474,6 +500,8 @@ KINDS: tuple[str, ...] = ("email", "phone", "card", "iban", "ip", "ssn", "dob")
 class PatternDetector:
     """Every pattern recognizer (or a chosen subset), merged: longest span wins."""
 
+    takes_scan_text = True  # `find` accepts a shared `ScanText`
+
     def __init__(self, kinds: Iterable[str] | None = None) -> None:
         chosen = list(KINDS) if kinds is None else list(kinds)
         unknown = [k for k in chosen if k not in KINDS]
@@ -481,28 +509,46 @@ class PatternDetector:
             raise ValueError(f"unknown or empty recognizer kinds: {unknown or chosen}")
         self.kinds = tuple(chosen)
         self._numbers = [(k, NUMBER_KINDS[k]) for k in chosen if k in NUMBER_KINDS]
-        self._texts = [TEXT_KINDS[k] for k in chosen if k in TEXT_KINDS]
+        self._texts = [TEXT_KINDS[k] for k in chosen if k in TEXT_KINDS and k != "dob"]
+        self._dob = "dob" in chosen
         self._iban = "iban" in chosen
 
-    def find(self, text: str) -> list[Span]:
+    def find(self, text: str | ScanText) -> list[Span]:
+        """Detected spans, merged; `text` may be a `ScanText` shared with other detectors."""
+        view = scan_text(text)
+        text = view.text
         spans: list[Span] = []
         for recognizer in self._texts:
             spans.extend(recognizer(text))
+        if self._dob:
+            spans.extend(find_dates_of_birth(text, view))
         if self._numbers or self._iban:
-            for run in _NUMBER_RUN_RE.finditer(text):
-                start, end = run.span()
-                if self._iban and start >= 2 and text[start - 2 : start].isupper():
-                    # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
-                    spans.extend(find_ibans(text, start - 2, min(len(text), start + 48)))
-                if end - start < _MIN_RUN:
-                    continue
-                chunk = run[0]
-                if _PLAIN_DATE_RE.fullmatch(chunk):
-                    continue  # a lone date is none of the number kinds (dob is found by words)
-                if start > 0 and text[start - 1] in "+(":
-                    start -= 1  # "+61 …", "(02) …" belong to the number
-                digits = len(chunk) - sum(chunk.count(c) for c in " ().-/")
-                for kind, recognizer in self._numbers:
-                    if digits >= _MIN_DIGITS[kind]:
-                        spans.extend(recognizer(text, start, end))
+            self._find_numbers(text, view.number_runs, spans)
         return merge_spans(spans)
+
+    def _find_numbers(self, text: str, runs: list[tuple[int, int]], spans: list[Span]) -> None:
+        numbers = self._numbers
+        for start, end in runs:
+            inside_iban = False
+            if self._iban and start >= 2 and text[start - 2 : start].isupper():
+                # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
+                ibans = find_ibans(text, start - 2, min(len(text), start + 48))
+                spans.extend(ibans)
+                inside_iban = any(s.start < start and s.end >= end for s in ibans)
+            if end - start < _MIN_RUN or not numbers:
+                continue
+            chunk = text[start:end]
+            if _PLAIN_DATE_RE.fullmatch(chunk):
+                continue  # a lone date is none of the number kinds (dob is found by words)
+            if inside_iban and _EXTENSION_RE.match(text, end) is None:
+                # Whatever the number kinds found here lies inside the IBAN's span, and
+                # merging would fold it into that span: skip the work.
+                continue
+            if start > 0 and text[start - 1] in "+(":
+                start -= 1  # "+61 …", "(02) …" belong to the number
+            digits = len(chunk) - sum(chunk.count(c) for c in " ().-/")
+            dots = chunk.count(".")
+            for kind, recognizer in numbers:
+                if digits < _MIN_DIGITS[kind] or (kind == "ip" and dots < 3):
+                    continue  # too few digits for this kind; an IPv4 address has 3 dots
+                spans.extend(recognizer(text, start, end))

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from siloos.errors import SiloError
+from siloos.privacy.cache import TokenCache
 from siloos.privacy.detect import Detector, KnownValueDetector, PatternDetector
+from siloos.privacy.scantext import ScanText, find_in
 from siloos.privacy.spans import Span, merge_spans
 from siloos.privacy.tokens import TOKEN_RE, find_near_misses, is_token, token_kind, token_types
 from siloos.privacy.vault import TokenOutOfScope, Vault
@@ -33,6 +35,7 @@ class Tokenizer:
         self.vault = vault
         self.detector: Detector = detector if detector is not None else PatternDetector()
         self._lock = threading.Lock()
+        self._tokens = TokenCache(vault)  # value -> token per scope: mint each value once
         # scope -> (vault fingerprint, detector built from that scope's known values)
         self._known: dict[str, tuple[tuple[int, int], KnownValueDetector]] = {}
 
@@ -51,7 +54,8 @@ class Tokenizer:
 
     def find_spans(self, text: str, scope: str) -> list[Span]:
         """The spans `tokenize_text` would replace (existing tokens are never re-tokenized)."""
-        spans = self.detector.find(text) + self._known_detector(scope).find(text)
+        view = ScanText(text)  # digit runs and the lowered text, computed once for both
+        spans = find_in(self.detector, view) + self._known_detector(scope).find(view)
         if "_tk_" in text:
             # Existing tokens win every overlap: a token is already safe and must stay intact.
             spans += [Span(m.start(), m.end(), "token") for m in TOKEN_RE.finditer(text)]
@@ -82,7 +86,7 @@ class Tokenizer:
         for span in spans:
             out.append(text[cursor : span.start])
             value = text[span.start : span.end]
-            token = span.token or self.vault.tokenize(value, span.kind, scope)
+            token = span.token or self._tokens.tokenize(value, span.kind, scope)
             # A token glued to a word or number would not read as a token again: pad it.
             if span.start > 0 and _is_word_char(text[span.start - 1]):
                 token = " " + token

@@ -1,0 +1,76 @@
+"""`TokenCache`: remembers, per vault and per scope, which token each value was given.
+
+Minting a token costs an HMAC, an AES-GCM encryption and a database round trip; a long
+text names the same few values over and over. Tokens are deterministic within a scope
+(the token is an HMAC of scope, kind and normalized value, and vault rows are never
+deleted), so once `Vault.tokenize` has returned a token for (value, kind) in a scope, that
+same token is the right answer for every later request — caching it changes no result.
+
+What keeps it safe:
+- a cache wraps exactly one `Vault` instance (the `Tokenizer` makes one for its vault), so a
+  vault opened with other keys or on another database never sees this one's tokens;
+- entries are keyed by scope first, so a value can only ever get a token of its own scope;
+- only tokens `Vault.tokenize` returned (and so stored) are cached; a failure caches nothing;
+- bounded: at most `scopes` scopes and `per_scope` values each, least recently used first
+  out. The values live in this process's memory only, as they already do in the vault's
+  decrypted `known_values` cache; nothing is written anywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from siloos.privacy.vault import Vault
+
+DEFAULT_PER_SCOPE = 4096
+DEFAULT_SCOPES = 64
+
+
+class TokenCache:
+    """`tokenize(value, kind, scope)` with the same result as `Vault.tokenize`, memoized."""
+
+    def __init__(
+        self, vault: Vault, *, per_scope: int = DEFAULT_PER_SCOPE, scopes: int = DEFAULT_SCOPES
+    ) -> None:
+        if per_scope < 1 or scopes < 1:
+            raise ValueError("a token cache needs room for at least one scope and one value")
+        self.vault = vault
+        self.per_scope = per_scope
+        self.scopes = scopes
+        self._lock = threading.Lock()
+        self._by_scope: OrderedDict[str, OrderedDict[tuple[str, str], str]] = OrderedDict()
+
+    def tokenize(self, value: str, kind: str, scope: str) -> str:
+        """The token of `value` in `scope` (minted and stored by the vault on first use)."""
+        key = (kind, value)
+        with self._lock:
+            entries = self._by_scope.get(scope)
+            if entries is not None:
+                token = entries.get(key)
+                if token is not None:
+                    entries.move_to_end(key)
+                    return token
+        token = self.vault.tokenize(value, kind, scope)  # raises on any failure: not cached
+        with self._lock:
+            entries = self._by_scope.get(scope)
+            if entries is None:
+                entries = self._by_scope[scope] = OrderedDict()
+                if len(self._by_scope) > self.scopes:
+                    self._by_scope.popitem(last=False)
+            else:
+                self._by_scope.move_to_end(scope)
+            entries[key] = token
+            if len(entries) > self.per_scope:
+                entries.popitem(last=False)
+        return token
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(entries) for entries in self._by_scope.values())
+
+    def clear(self) -> None:
+        """Forget every remembered value (e.g. before handing the process to other work)."""
+        with self._lock:
+            self._by_scope.clear()
+
