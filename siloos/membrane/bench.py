@@ -183,9 +183,14 @@ def echo_server(socket_path: Path) -> Iterator[Path]:
         try:
             yield socket_path
         finally:
-            server.close()
+            # Server methods belong to the loop's thread; closing from here raced the loop.
+            _run(loop, _close_server(server))
             with contextlib.suppress(FileNotFoundError):
                 socket_path.unlink()
+
+
+async def _close_server(server: asyncio.AbstractServer) -> None:
+    server.close()
 
 
 #: Compact JWT lengths of real keys (about), so the floor moves as many bytes as a call.
