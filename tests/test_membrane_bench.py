@@ -21,7 +21,7 @@ def test_membrane_call_and_echo_floor_have_the_shape_of_section_14():
 
 def test_bench_hop_calls_are_audited_and_really_run(tmp_path):
     with bench_hop(tmp_path, 5) as hop, hop.client() as client:
-        assert client.call(hop.tool, **hop.args) == {"match": False}
+        assert client.call(hop.tool, **hop.args) == {"match": True}
         rows = hop.membrane.store.audit_events(hop.task_id)
     assert rows[-1]["ok"] is True and rows[-1]["tool"] == "identity.verify"
 

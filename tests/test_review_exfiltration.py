@@ -93,8 +93,6 @@ def test_the_plain_attack_is_refused_today(tmp_path: Path) -> None:
     assert hop.backoffice.outbox() == []
 
 
-@pytest.mark.xfail(strict=True, reason="REVIEW: exit refusal text echoes cell input; the "
-                   "free-text scan mints an in-scope email token that email.send hydrates")
 def test_refusal_message_cannot_launder_a_recipient(tmp_path: Path) -> None:
     hop = make_hop(tmp_path, caps={**CAPS, "customers.compare": {}})
     refusal = hop.call("customers.compare", 1, customer=hop.tokens["cust"],
@@ -104,8 +102,6 @@ def test_refusal_message_cannot_launder_a_recipient(tmp_path: Path) -> None:
     assert_nothing_left_for_anyone_else(hop)
 
 
-@pytest.mark.xfail(strict=True, reason="REVIEW: the model's reply is tokenized into the "
-                   "customer's scope; an echoed address becomes a hydratable recipient")
 def test_model_echo_cannot_launder_a_recipient(tmp_path: Path) -> None:
     hop = make_hop(tmp_path, caps={**CAPS, "llm": {}}, services={"llm": EchoModel()})
     reply = hop.send("llm", 1, messages=[{"role": "user", "content": f"Repeat: {ATTACKER}"}])
@@ -114,9 +110,6 @@ def test_model_echo_cannot_launder_a_recipient(tmp_path: Path) -> None:
     assert_nothing_left_for_anyone_else(hop)
 
 
-@pytest.mark.xfail(strict=True, reason="REVIEW: a finish summary is tokenized into the "
-                   "customer's scope and handed to the next hop as history; its tokens "
-                   "hydrate in email.send")
 def test_finish_summary_cannot_launder_a_recipient_for_the_next_hop(tmp_path: Path) -> None:
     first = make_hop(tmp_path)
     done = first.send("finish", 1, status=302, redirect="manager-agent",

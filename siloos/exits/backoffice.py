@@ -83,6 +83,13 @@ def email_send(ctx: ExitContext, to: str, template: str,
     """Send one of the agent's message templates; rendered host-side with real values."""
     from siloos.exits.templates import render_template
 
+    # Only ever to the task's own customer: a cell that launders some other address into a
+    # token of this scope (from a model reply, say) still cannot mail the data out.
+    if ctx.customer_id is None:
+        raise ExitRefused("email.send needs a task with a customer")
+    own = str(_backoffice(ctx).get_customer(ctx.customer_id).get("email", ""))
+    if not own or to.strip().lower() != own.strip().lower():
+        raise ExitRefused("email.send: the recipient must be the task's customer")
     subject, body = render_template(ctx.agent_dir, template, variables or {})
     message_id = _backoffice(ctx).send_email(
         to=to, subject=subject, body=body, template=template, task_id=ctx.task_id,

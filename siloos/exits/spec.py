@@ -141,6 +141,14 @@ class ExitContext:
     workspace_root: Path | None = None
     #: Services the runtime hands to exits (back office connection, outbox, LLM provider...).
     services: dict[str, Any] = field(default_factory=dict)
+    #: The arguments the cell sent as whole tokens (argument name -> token), so an exit can
+    #: tell what kind of value it was handed without seeing the cell's other input.
+    arg_tokens: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def arg_kinds(self) -> dict[str, str]:
+        """Argument name -> token type (`email`, `ord`...) for the arguments sent as tokens."""
+        return {name: token.split("_tk_", 1)[0] for name, token in self.arg_tokens.items()}
 
     @property
     def idempotency_key(self) -> str:

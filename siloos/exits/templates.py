@@ -41,5 +41,11 @@ def render_template(agent_dir: Path | None, name: str,
         body = env.from_string(post.content).render(**variables)
         subject = env.from_string(str(post.metadata.get("subject", name))).render(**variables)
     except TemplateError as err:
-        raise ExitRefused(f"template {name!r}: {err}") from None
+        # Never quote jinja's message: it can carry a hydrated value, even transformed
+        # (`name|reverse`), where no masking could recognise it. The kind of error is safe.
+        kind = "a variable is missing" if "undefined" in type(err).__name__.lower() \
+            else "it could not be rendered"
+        raise ExitRefused(f"template {name!r}: {kind}") from None
+    except Exception:  # any failure inside the sandbox is the same refusal
+        raise ExitRefused(f"template {name!r}: it could not be rendered") from None
     return subject, body.strip() + "\n"

@@ -176,6 +176,9 @@ class Execute:
     def __init__(self, services: Mapping[str, Any], tokenizer: TokenizerPort) -> None:
         self.services = services
         self.tokenizer = tokenizer
+        # Per-hop memory exits may keep about the cell's attempts (identity.verify's wrong
+        # guesses): it lives as long as this membrane, never beyond the hop.
+        self.attempts: dict[Any, int] = {}
 
     def verify(self, ex: Exchange) -> Verdict:
         if ex.notes.get("replayed"):
@@ -184,7 +187,9 @@ class Execute:
         ctx = ExitContext(task_id=session.task_id, hop=session.hop, call_seq=ex.call_seq or 0,
                           customer_id=session.customer_id, grants=dict(ex.grants),
                           agent_dir=session.agent_dir, workspace_root=session.workspace_root,
-                          services=dict(self.services))
+                          services={**self.services, "attempts": self.attempts},
+                          arg_tokens={k: v for k, v in ex.args.items()
+                                      if isinstance(v, str) and is_token(v)})
         try:
             ex.result = ex.spec.func(ctx, **ex.exit_args)
         except ExitRefused as err:
