@@ -31,10 +31,15 @@ def test_summary_control_characters_are_escaped(capsys: pytest.CaptureFixture[st
     assert "\x1b" not in out + err
 
 
-@pytest.mark.xfail(strict=True, reason="REVIEW: silo run prints the cell's stderr raw; an "
-                   "agent can send terminal escape sequences (OSC 52 clipboard, line erase)")
 def test_cell_stderr_cannot_drive_the_operators_terminal(
         capsys: pytest.CaptureFixture[str]) -> None:
     _print_human(result(f"warning {CLIPBOARD}\n{ERASE}all good\n", {}))
     out, err = capsys.readouterr()
     assert "\x1b" not in out + err and "\x07" not in out + err
+
+
+def test_task_reason_is_printed_escaped(tmp_path, capsys) -> None:
+    from siloos.cli.output import printable
+
+    assert printable("ok\x1b[2K\x07\u202e") == "ok\\x1b[2K\\x07\\u202e"
+    assert printable("tab\tand spaces") == "tab\tand spaces"

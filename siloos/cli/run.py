@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from siloos.cli.output import printable
 from siloos.errors import UsageError
 from siloos.workspace import Workspace
 
@@ -67,11 +68,11 @@ def _print_human(result: Any) -> None:
         print(f"  hop {hop['hop']}: {hop['agent']} -> {hop['status']} "
               f"{json.dumps(hop['summary'], sort_keys=True)}")
     if result.redirect:
-        print(f"  redirect: {result.redirect}")
+        print(f"  redirect: {printable(result.redirect)}")
     if result.stderr.strip():
         print("cell stderr (last lines):", file=sys.stderr)
-        for line in result.stderr.strip().splitlines()[-10:]:
-            print(f"  {line}", file=sys.stderr)
+        for line in result.stderr.strip().split("\n")[-10:]:
+            print(f"  {printable(line)}", file=sys.stderr)
 
 
 def register(app: typer.Typer) -> None:

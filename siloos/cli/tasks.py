@@ -9,6 +9,7 @@ import json
 
 import typer
 
+from siloos.cli.output import printable
 from siloos.errors import UsageError
 from siloos.store import StateStore
 from siloos.workspace import Workspace
@@ -37,7 +38,7 @@ def tasks_command(
         return
     for row in rows:
         target = row["agent"] or row["workflow"] or "-"
-        reason = f"  ({row['reason']})" if row["reason"] else ""
+        reason = f"  ({printable(row['reason'])})" if row["reason"] else ""
         print(f"{row['task_id']}  {row['state']:<13} {target:<24} {row['updated_at']}{reason}")
 
 
@@ -54,7 +55,7 @@ def show_command(
     if as_json:
         print(json.dumps(shown, indent=2))
         return
-    reason = f" ({shown['reason']})" if shown["reason"] else ""
+    reason = f" ({printable(shown['reason'])})" if shown["reason"] else ""
     print(f"task {shown['task_id']}: {shown['state']}{reason}")
     for hop in shown["hops"]:
         print(f"  hop {hop['hop']}: {hop['agent']} -> {hop['status']} "
