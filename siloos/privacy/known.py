@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 
 from siloos.privacy.normalize import digits as only_digits
-from siloos.privacy.scantext import ScanText, scan_text
+from siloos.privacy.scantext import ScanText, foldable, scan_text
 from siloos.privacy.spans import Span
 
 # Capitalized English words that are also first names or surnames; matching them alone
@@ -155,7 +155,7 @@ _ANCHOR_WORD_RE = re.compile(r"[a-z0-9]{3,}")
 class _Entry:
     """One alternative: its compiled regex, what it reports, and a lowercase anchor."""
 
-    __slots__ = ("anchor", "digit_key", "kind", "regex", "token", "width")
+    __slots__ = ("anchor", "digit_key", "folded_anchor", "kind", "regex", "token", "width")
 
     def __init__(self, pattern: str, kind: str, token: str | None, value: str) -> None:
         self.regex = re.compile(pattern)
@@ -170,6 +170,9 @@ class _Entry:
             # matched case-insensitively but never re-spaced: the whole value is the anchor,
             # so common words ("gmail", "com") do not trigger a search
             self.anchor = value.lower()
+        self.folded_anchor = (
+            self.anchor.encode("ascii") if self.anchor and foldable(self.anchor) else None
+        )
         # Every spelling of a digit value ends with the same digits, whatever the separators.
         self.digit_key = only_digits(value)[-6:]
 
@@ -225,18 +228,22 @@ class KnownValueDetector:
         if self._digit_entries:
             self._find_digits(text, view.loose_number_runs, spans)
         if self._text_entries:
-            lowered = view.lowered
+            folded = view.folded  # None exactly when lowering would move offsets
             for entry in self._text_entries:
-                if lowered is None or entry.anchor is None:
+                # The folded bytes when the anchor is plain ASCII, else the lowered text
+                # (both are None exactly when lowering would move offsets).
+                haystack: bytes | str | None = folded if entry.folded_anchor else view.lowered
+                if haystack is None or entry.anchor is None:
                     self._search(entry, text, 0, len(text), spans)
                     continue
-                hit = lowered.find(entry.anchor)
+                needle = entry.folded_anchor or entry.anchor
+                hit = haystack.find(needle)  # type: ignore[arg-type]
                 last = -1
                 while hit != -1:
                     lo = max(hit - entry.width, last - entry.width)
                     self._search(entry, text, lo, hit + entry.width, spans)
                     last = hit + entry.width
-                    hit = lowered.find(entry.anchor, hit + 1)
+                    hit = haystack.find(needle, hit + 1)  # type: ignore[arg-type]
         return _dedupe(spans)
 
     def _find_digits(self, text: str, runs: list[tuple[int, int]], spans: list[Span]) -> None:

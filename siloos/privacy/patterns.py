@@ -100,37 +100,52 @@ _PHONE_WORDS_RE = re.compile(
 _DATE_SHAPES = {(4, 2, 2), (2, 2, 4), (1, 2, 4), (2, 1, 4), (1, 1, 4), (2, 2, 2)}
 
 
-def _phone_ok(text: str, start: int, end: int) -> bool:
+_PHONE_SPLIT_RE = re.compile(r"[ .\-()+]+")
+
+
+def _phone_ok(
+    text: str, start: int, end: int, sizes: tuple[int, ...] | None = None, digits: str = ""
+) -> bool:
+    """Whether `text[start:end]` is a phone number. `sizes` (the digit groups' lengths) and
+    `digits` (its digits) may be given by a caller that already knows them."""
     candidate = text[start:end]
     shape = _PHONE_SHAPE_RE.match(candidate)
     if shape is None:
         return False
-    digits = [c for c in candidate if c.isdigit()]
+    if not digits:
+        digits = "".join(c for c in candidate if c.isdigit())
     count = len(digits)
-    groups = [g for g in re.split(r"[ .\-()+]+", candidate) if g]
-    sizes = tuple(len(g) for g in groups)
-    separators = {c for c in candidate if c in _SEP}
-    if len(set(digits)) == 1:
+    if digits.count(digits[0]) == count:
         return False  # 0000000000, 5555555: filler, not a number anyone has
-    if shape.group("cc"):
-        if shape.group("cc").lstrip("+")[:1] == "0" and not candidate.startswith("00"):
+    cc = shape.group("cc")
+    if cc:
+        if cc.lstrip("+")[:1] == "0" and not candidate.startswith("00"):
             return False  # country codes never start with 0
-        cc_digits = len(shape.group("cc")) - (2 if shape.group("cc").startswith("00") else 1)
+        cc_digits = len(cc) - (2 if cc.startswith("00") else 1)
         return 8 <= count - (0 if candidate.startswith("+") else 2) <= 15 and cc_digits <= 3
-    if len(groups) == 3 and sizes in _DATE_SHAPES and separators <= {".", "-"}:
+    if sizes is None:
+        sizes = tuple(len(g) for g in _PHONE_SPLIT_RE.split(candidate) if g)
+    groups = len(sizes)
+    # The separators used are a subset of " .-" (the only ones a candidate can hold).
+    if groups == 3 and sizes in _DATE_SHAPES and " " not in candidate:
         return False  # 2024-01-15, 15.01.2024
-    if len(groups) == 4 and separators == {"."} and all(s <= 3 for s in sizes):
+    if groups == 4 and all(s <= 3 for s in sizes) and "." in candidate and (
+        " " not in candidate and "-" not in candidate
+    ):
         return False  # an IPv4 address or a version, never a phone
     if shape.group("area"):
         return 8 <= count <= 12
     if digits[0] == "0":
-        return 9 <= count <= 12 and not (len(groups) == 1 and count == 9)
-    if len(groups) > 1 and sizes[0] <= 3 and all(s == 3 for s in sizes[1:]):
+        return 9 <= count <= 12 and not (groups == 1 and count == 9)
+    if groups > 1 and sizes[0] <= 3 and all(s == 3 for s in sizes[1:]):
         return False  # 1 234 567 / 12.345.678: thousands, an amount
-    if sizes in ((3, 3, 4), (1, 3, 3, 4)) and digits[-10] in "23456789":
+    if sizes in _NANP_SHAPES and digits[-10] in "23456789":
         return True  # North American 415-555-0100, 1-800-555-0199
-    has_context = _context_before(text, start, _PHONE_WORDS_RE, 32)
-    return has_context and 7 <= count <= 12
+    # Last, as it is the dearest check: a phone word shortly before the number.
+    return 7 <= count <= 12 and _context_before(text, start, _PHONE_WORDS_RE, 32)
+
+
+_NANP_SHAPES = ((3, 3, 4), (1, 3, 3, 4))
 
 
 # Every spelling `_phone_ok` accepts has this many digits (cc: 8-15 after "+" or "00"
@@ -144,7 +159,7 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
     for match in _PHONE_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
         base = match.start()
         groups = []
-        digit_counts = []
+        group_digits = []
         for group in _PHONE_GROUP_RE.finditer(match[0]):
             start, end = base + group.start(), base + group.end()
             if text[start] == "(" and text[end - 1] != ")":
@@ -152,8 +167,8 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
             elif text[end - 1] == ")" and "(" not in group[0]:
                 end -= 1
             groups.append((start, end))
-            digit_counts.append(len(group[1]))
-        spans.extend(_best_subspans(text, groups, _phone_ok, digit_counts, _PHONE_DIGITS))
+            group_digits.append(group[1])
+        spans.extend(_best_subspans(text, groups, group_digits))
     return spans
 
 
@@ -174,24 +189,20 @@ def _fresh_start(text: str, previous: tuple[int, int], start: int) -> bool:
 
 
 def _best_subspans(
-    text: str,
-    groups: list[tuple[int, int]],
-    accept: Callable[[str, int, int], bool],
-    digit_counts: list[int],
-    digit_range: tuple[int, int],
+    text: str, groups: list[tuple[int, int]], group_digits: list[str]
 ) -> list[Span]:
-    """Longest valid runs of whole digit groups, left to right (a candidate may hold a
-    leading amount, a trailing count, or two numbers side by side). `digit_counts[k]` is
-    how many digits group k holds; a run whose total is outside `digit_range` is skipped
-    without calling `accept` (which would refuse it)."""
+    """Longest valid phone numbers made of whole digit groups, left to right (a candidate
+    may hold a leading amount, a trailing count, or two numbers side by side).
+    `group_digits[k]` is the digits of group k; a run of groups whose digit count is outside
+    `_PHONE_DIGITS` is skipped without asking `_phone_ok` (which would refuse it)."""
     found = []
     i = 0
     groups = groups[:12]
-    low, high = digit_range
+    low, high = _PHONE_DIGITS
     # totals[k] = digits in groups[:k], so groups[i:j] hold totals[j] - totals[i]
     totals = [0]
-    for count in digit_counts[: len(groups)]:
-        totals.append(totals[-1] + count)
+    for digits in group_digits[: len(groups)]:
+        totals.append(totals[-1] + len(digits))
     while i < len(groups):
         start = groups[i][0]
         if i > 0 and not _fresh_start(text, groups[i - 1], start):
@@ -210,7 +221,8 @@ def _best_subspans(
                 continue
             if j < len(groups) and text[end] != " ":
                 continue
-            if accept(text, start, end):
+            sizes = tuple(len(d) for d in group_digits[i:j])
+            if _phone_ok(text, start, end, sizes, "".join(group_digits[i:j])):
                 hit = j
                 found.append((start, extension.end() if extension else end))
                 break
@@ -429,26 +441,29 @@ def _date_plausible(match: re.Match[str]) -> bool:
     return True
 
 
-_BIRTH_ANCHORS = ("orn", "irth", "dob", "d.o.b", "eboren", "eburts", "-day")
+_BIRTH_ANCHORS = tuple(
+    a.encode("ascii") for a in ("orn", "irth", "dob", "d.o.b", "eboren", "eburts", "-day")
+)
 
 
 def _birth_words(text: str, view: ScanText | None = None) -> list[re.Match[str]]:
-    """Birth words, found fast: `str.find` of a few lowercase anchors in a lowercased copy
-    (when lowering keeps the length, so offsets hold), each confirmed by the regex."""
-    lowered = (view if view is not None else ScanText(text)).lowered
-    if lowered is None:
+    """Birth words, found fast: `find` of a few lowercase anchors in the text folded to
+    lowercase ASCII (`ScanText.folded`, offsets kept), each confirmed by the regex."""
+    folded = (view if view is not None else ScanText(text)).folded
+    if folded is None:
         return list(_BIRTH_WORDS_RE.finditer(text))
     found: dict[int, re.Match[str]] = {}
     for anchor in _BIRTH_ANCHORS:
-        hit = lowered.find(anchor)
+        hit = folded.find(anchor)
         while hit != -1:
             word_start = hit
-            while word_start > 0 and hit - word_start < 8 and lowered[word_start - 1].isalpha():
+            # (lowering never changes whether a character is a letter)
+            while word_start > 0 and hit - word_start < 8 and text[word_start - 1].isalpha():
                 word_start -= 1
             word = _BIRTH_WORDS_RE.match(text, word_start)
             if word is not None and word_start not in found:
                 found[word_start] = word
-            hit = lowered.find(anchor, hit + 1)
+            hit = folded.find(anchor, hit + 1)
     return [found[k] for k in sorted(found)]
 
 
@@ -527,28 +542,54 @@ class PatternDetector:
         return merge_spans(spans)
 
     def _find_numbers(self, text: str, runs: list[tuple[int, int]], spans: list[Span]) -> None:
+        """Every number kind, looked for in each run of digits that could hold it.
+
+        Work is skipped only where it cannot change the merged result: a run that an IBAN,
+        a card or an IPv4 address covers whole (and that no phone extension follows) is not
+        searched for the other kinds, since whatever they found would lie inside that span
+        and merging keeps the covering span (longer, or of a kind that wins the tie).
+        """
         numbers = self._numbers
+        want = {kind for kind, _ in numbers}
+        others = [(k, r) for k, r in numbers if k not in ("card", "ip")]
+        ibans: list[Span] = []  # IBANs found so far that may still cover a later run
         for start, end in runs:
-            inside_iban = False
             if self._iban and start >= 2 and text[start - 2 : start].isupper():
                 # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
-                ibans = find_ibans(text, start - 2, min(len(text), start + 48))
-                spans.extend(ibans)
-                inside_iban = any(s.start < start and s.end >= end for s in ibans)
+                found = find_ibans(text, start - 2, min(len(text), start + 48))
+                spans.extend(found)
+                ibans.extend(found)
             if end - start < _MIN_RUN or not numbers:
                 continue
             chunk = text[start:end]
             if _PLAIN_DATE_RE.fullmatch(chunk):
                 continue  # a lone date is none of the number kinds (dob is found by words)
-            if inside_iban and _EXTENSION_RE.match(text, end) is None:
-                # Whatever the number kinds found here lies inside the IBAN's span, and
-                # merging would fold it into that span: skip the work.
-                continue
+            if ibans:
+                ibans = [s for s in ibans if s.end >= end]
+                if any(s.start < start for s in ibans) and not _extended(text, end):
+                    continue
             if start > 0 and text[start - 1] in "+(":
                 start -= 1  # "+61 …", "(02) …" belong to the number
             digits = len(chunk) - sum(chunk.count(c) for c in " ().-/")
-            dots = chunk.count(".")
-            for kind, recognizer in numbers:
-                if digits < _MIN_DIGITS[kind] or (kind == "ip" and dots < 3):
-                    continue  # too few digits for this kind; an IPv4 address has 3 dots
-                spans.extend(recognizer(text, start, end))
+            if "card" in want and digits >= _MIN_DIGITS["card"]:
+                cards = find_cards(text, start, end)
+                spans.extend(cards)
+                if _covers(cards, start, end) and not _extended(text, end):
+                    continue  # a card wins every tie, and nothing else reaches past it
+            if "ip" in want and digits >= _MIN_DIGITS["ip"] and chunk.count(".") >= 3:
+                addresses = find_ipv4(text, start, end)
+                spans.extend(addresses)
+                if _covers(addresses, start, end) and not _extended(text, end):
+                    continue  # dotted: no SSN/TFN spelling has the same extent
+            for kind, recognizer in others:
+                if digits >= _MIN_DIGITS[kind]:
+                    spans.extend(recognizer(text, start, end))
+
+
+def _covers(spans: list[Span], start: int, end: int) -> bool:
+    return any(s.start <= start and s.end >= end for s in spans)
+
+
+def _extended(text: str, end: int) -> bool:
+    """A phone extension ("x23", "ext. 23") follows `end`: a phone may reach past it."""
+    return _EXTENSION_RE.match(text, end) is not None
