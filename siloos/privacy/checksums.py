@@ -23,15 +23,12 @@ def luhn_valid(digits: str) -> bool:
     """The Luhn (mod 10) check used by payment card numbers."""
     if not digits.isdigit() or not digits.isascii():
         return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    # From the right: odd positions count as they are, even ones doubled (digit sum).
+    total = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0
+
+
+_LUHN_DOUBLED = {str(d): (2 * d if d < 5 else 2 * d - 9) for d in range(10)}
 
 
 # Maestro numbers may be as short as 12 digits; JCB also issues 15-digit "1800…" numbers.
@@ -63,8 +60,11 @@ def iban_valid(compact: str) -> bool:
     if expected is not None and len(compact) != expected:
         return False
     rearranged = compact[4:] + compact[:4]
-    number = "".join(str(int(c, 36)) for c in rearranged)
-    return int(number) % 97 == 1
+    return int(rearranged.translate(_IBAN_LETTER_VALUES)) % 97 == 1
+
+
+# A -> "10" … Z -> "35" (digits stay themselves), as ISO 13616 reads the rearranged IBAN.
+_IBAN_LETTER_VALUES = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
 
 
 TFN_WEIGHTS = (1, 4, 3, 7, 5, 8, 6, 9, 10)

@@ -157,11 +157,10 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
     """Phone numbers in national and international spellings (allocated or not)."""
     spans: list[Span] = []
     for match in _PHONE_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
-        base = match.start()
         groups = []
         group_digits = []
-        for group in _PHONE_GROUP_RE.finditer(match[0]):
-            start, end = base + group.start(), base + group.end()
+        for group in _PHONE_GROUP_RE.finditer(text, match.start(), match.end()):
+            start, end = group.span()
             if text[start] == "(" and text[end - 1] != ")":
                 start += 1  # "(0439 821 870)": the bracket encloses the number, not an area
             elif text[end - 1] == ")" and "(" not in group[0]:
@@ -221,8 +220,8 @@ def _best_subspans(
                 continue
             if j < len(groups) and text[end] != " ":
                 continue
-            sizes = tuple(len(d) for d in group_digits[i:j])
-            if _phone_ok(text, start, end, sizes, "".join(group_digits[i:j])):
+            chosen = group_digits[i:j]
+            if _phone_ok(text, start, end, tuple(map(len, chosen)), "".join(chosen)):
                 hit = j
                 found.append((start, extension.end() if extension else end))
                 break
@@ -237,12 +236,12 @@ _DIGIT_RUN_RE = re.compile(r"\d+")
 
 
 def _card_ok(text: str, start: int, end: int) -> bool:
-    candidate = text[start:end]
-    separators = {c for c in candidate if not c.isdigit()}
-    if len(separators) > 1 or "  " in candidate or "--" in candidate:
-        return False
-    digits = "".join(c for c in candidate if c.isdigit())
-    if separators:
+    candidate = text[start:end]  # digits, spaces and dashes only (`_CARD_CANDIDATE_RE`)
+    spaced, dashed = " " in candidate, "-" in candidate
+    if (spaced and dashed) or "  " in candidate or "--" in candidate:
+        return False  # one kind of separator, used singly
+    digits = candidate.replace(" ", "").replace("-", "")
+    if spaced or dashed:
         sizes = [len(g) for g in _DIGIT_RUN_RE.findall(candidate)]
         if sizes[0] != 4 or not all(3 <= s <= 6 for s in sizes[1:]):
             return False
@@ -294,16 +293,22 @@ def find_ibans(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]
         start = match.start()
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
             continue
-        chars = [(k, c) for k, c in enumerate(match[0]) if c != " "]
-        expected = IBAN_LENGTHS.get(match[0][:2])
-        lengths = [expected] if expected else range(min(34, len(chars)), 14, -1)
+        candidate = match[0]
+        available = len(candidate) - candidate.count(" ")
+        expected = IBAN_LENGTHS.get(candidate[:2])
+        lengths = [expected] if expected else range(min(34, available), 14, -1)
         for length in lengths:
-            if length is None or length > len(chars):
+            if length is None or length > available:
                 continue
-            end = start + chars[length - 1][0] + 1
+            # The shortest prefix holding `length` non-space characters (spaces are single,
+            # so jumping by the shortfall never passes it).
+            cut = length
+            while (short := length - (cut - candidate.count(" ", 0, cut))) > 0:
+                cut += short
+            end = start + cut
             if _glued_after(text, end) and not (end < len(text) and text[end] == " "):
                 continue
-            compact = "".join(c for _, c in chars[:length])
+            compact = candidate[:cut].replace(" ", "")
             if iban_valid(compact):
                 spans.append(Span(start, end, "iban"))
                 break
@@ -551,18 +556,22 @@ class PatternDetector:
         """
         numbers = self._numbers
         want = {kind for kind, _ in numbers}
-        others = [(k, r) for k, r in numbers if k not in ("card", "ip")]
+        want_card, want_ip = "card" in want, "ip" in want
+        min_run = _MIN_RUN if numbers else len(text) + 1  # no number kinds: IBANs only
+        plain_date = _PLAIN_DATE_RE.fullmatch
+        others = [(k, r, _MIN_DIGITS[k]) for k, r in numbers if k not in ("card", "ip")]
+        check_iban = self._iban
         ibans: list[Span] = []  # IBANs found so far that may still cover a later run
         for start, end in runs:
-            if self._iban and start >= 2 and text[start - 2 : start].isupper():
+            if check_iban and start >= 2 and text[start - 2 : start].isupper():
                 # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
                 found = find_ibans(text, start - 2, min(len(text), start + 48))
                 spans.extend(found)
                 ibans.extend(found)
-            if end - start < _MIN_RUN or not numbers:
+            if end - start < min_run:
                 continue
             chunk = text[start:end]
-            if _PLAIN_DATE_RE.fullmatch(chunk):
+            if plain_date(chunk):
                 continue  # a lone date is none of the number kinds (dob is found by words)
             if ibans:
                 ibans = [s for s in ibans if s.end >= end]
@@ -570,20 +579,45 @@ class PatternDetector:
                     continue
             if start > 0 and text[start - 1] in "+(":
                 start -= 1  # "+61 …", "(02) …" belong to the number
-            digits = len(chunk) - sum(chunk.count(c) for c in " ().-/")
-            if "card" in want and digits >= _MIN_DIGITS["card"]:
+            digits = len(chunk) - sum(map(chunk.count, " ().-/"))
+            if want_card and digits >= 12:
                 cards = find_cards(text, start, end)
                 spans.extend(cards)
                 if _covers(cards, start, end) and not _extended(text, end):
                     continue  # a card wins every tie, and nothing else reaches past it
-            if "ip" in want and digits >= _MIN_DIGITS["ip"] and chunk.count(".") >= 3:
+            if want_ip and digits >= 4 and chunk.count(".") >= 3:
                 addresses = find_ipv4(text, start, end)
                 spans.extend(addresses)
                 if _covers(addresses, start, end) and not _extended(text, end):
                     continue  # dotted: no SSN/TFN spelling has the same extent
-            for kind, recognizer in others:
-                if digits >= _MIN_DIGITS[kind]:
-                    spans.extend(recognizer(text, start, end))
+            for kind, recognizer, min_digits in others:
+                if digits < min_digits:
+                    continue
+                if kind == "phone" and not _phone_possible(text, start, end):
+                    continue
+                spans.extend(recognizer(text, start, end))
+
+
+_LEADING_ZERO_RE = re.compile(r"(?<!\d)0")
+_NANP_RUN_RE = re.compile(r"(?<!\d)\d{3}\D+\d{3}\D+\d{4}(?!\d)")
+
+
+def _phone_possible(text: str, start: int, end: int) -> bool:
+    """False only when no phone `find_phones` could report lies in the run `text[start:end]`.
+
+    `_phone_ok` accepts a number only with a country code (`+`, `00`), an area code in
+    brackets, a leading 0, the North American 3-3-4 shape, or a phone word in the 32
+    characters before it — and any such word lies before the run's start, as a run holds
+    no letters. Each test here is looser than the one it stands for.
+    """
+    chunk = text[start:end]
+    return (
+        "+" in chunk
+        or "(" in chunk
+        or _LEADING_ZERO_RE.search(text, start, end) is not None
+        or _NANP_RUN_RE.search(text, start, end) is not None
+        or _PHONE_WORDS_RE.search(text, max(0, start - 32), start) is not None
+    )
 
 
 def _covers(spans: list[Span], start: int, end: int) -> bool:

@@ -14,6 +14,10 @@ from typing import Any, Protocol
 
 # Runs of digits with the separators numbers are written with (space only between groups).
 NUMBER_RUN_RE = re.compile(r"\d(?:[\d ().\-/]*\d)?")
+# The same runs in `ScanText.folded`, where every digit is ASCII (when the text's are).
+_NUMBER_RUN_BYTES_RE = re.compile(rb"[0-9](?:[0-9 ().\-/]*[0-9])?")
+# Beyond this many non-ASCII characters, checking each for a digit costs more than it saves.
+_NON_ASCII_CHECK_LIMIT = 20_000
 # The characters that may join two such runs into one "loose" run (any whitespace too).
 _LOOSE_GAP_RE = re.compile(r"[\s().\-/]+")
 
@@ -37,8 +41,27 @@ class ScanText:
     def number_runs(self) -> list[tuple[int, int]]:
         """(start, end) of every match of `NUMBER_RUN_RE`, in order."""
         if self._runs is None:
-            self._runs = [m.span() for m in NUMBER_RUN_RE.finditer(self.text)]
+            folded = self.folded
+            if folded is not None and self._only_ascii_digits(folded):
+                # Same matches, found faster in one byte per character.
+                self._runs = [m.span() for m in _NUMBER_RUN_BYTES_RE.finditer(folded)]
+            else:
+                self._runs = [m.span() for m in NUMBER_RUN_RE.finditer(self.text)]
         return self._runs
+
+    def _only_ascii_digits(self, folded: bytes) -> bool:
+        """Whether no character outside ASCII is a digit (`\\d` also matches, say,
+        Arabic-Indic or fullwidth digits, which `folded` turns into ``?``)."""
+        if folded.count(b"?") > _NON_ASCII_CHECK_LIMIT:
+            return False
+        text = self.text
+        at = folded.find(b"?")
+        while at != -1:
+            char = text[at]
+            if char != "?" and char.isdecimal():  # isdecimal is exactly what `\d` matches
+                return False
+            at = folded.find(b"?", at + 1)
+        return True
 
     @property
     def loose_number_runs(self) -> list[tuple[int, int]]:
