@@ -11,15 +11,14 @@ What keeps it safe:
   vault opened with other keys or on another database never sees this one's tokens;
 - entries are keyed by scope first, so a value can only ever get a token of its own scope;
 - only tokens `Vault.tokenize` returned (and so stored) are cached; a failure caches nothing;
-- bounded: at most `scopes` scopes and `per_scope` values each, least recently used first
-  out. The values live in this process's memory only, as they already do in the vault's
-  decrypted `known_values` cache; nothing is written anywhere.
+- bounded: at most `scopes` scopes and `per_scope` values each, the oldest first out. The
+  values live in this process's memory only, as they already do in the vault's decrypted
+  `known_values` cache; nothing is written anywhere.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 from siloos.privacy.vault import Vault
 
@@ -28,7 +27,11 @@ DEFAULT_SCOPES = 64
 
 
 class TokenCache:
-    """`tokenize(value, kind, scope)` with the same result as `Vault.tokenize`, memoized."""
+    """`tokenize(value, kind, scope)` with the same result as `Vault.tokenize`, memoized.
+
+    Reads take no lock (a dict lookup is atomic in CPython); minting and inserting do.
+    When full, the oldest remembered value (or scope) is forgotten first.
+    """
 
     def __init__(
         self, vault: Vault, *, per_scope: int = DEFAULT_PER_SCOPE, scopes: int = DEFAULT_SCOPES
@@ -39,38 +42,32 @@ class TokenCache:
         self.per_scope = per_scope
         self.scopes = scopes
         self._lock = threading.Lock()
-        self._by_scope: OrderedDict[str, OrderedDict[tuple[str, str], str]] = OrderedDict()
+        self._by_scope: dict[str, dict[tuple[str, str], str]] = {}
 
     def tokenize(self, value: str, kind: str, scope: str) -> str:
         """The token of `value` in `scope` (minted and stored by the vault on first use)."""
-        key = (kind, value)
-        with self._lock:
-            entries = self._by_scope.get(scope)
-            if entries is not None:
-                token = entries.get(key)
-                if token is not None:
-                    entries.move_to_end(key)
-                    return token
+        entries = self._by_scope.get(scope)
+        if entries is not None:
+            token = entries.get((kind, value))
+            if token is not None:
+                return token
         token = self.vault.tokenize(value, kind, scope)  # raises on any failure: not cached
         with self._lock:
             entries = self._by_scope.get(scope)
             if entries is None:
-                entries = self._by_scope[scope] = OrderedDict()
-                if len(self._by_scope) > self.scopes:
-                    self._by_scope.popitem(last=False)
-            else:
-                self._by_scope.move_to_end(scope)
-            entries[key] = token
-            if len(entries) > self.per_scope:
-                entries.popitem(last=False)
+                if len(self._by_scope) >= self.scopes:
+                    del self._by_scope[next(iter(self._by_scope))]
+                entries = self._by_scope[scope] = {}
+            elif len(entries) >= self.per_scope:
+                del entries[next(iter(entries))]
+            entries[(kind, value)] = token
         return token
 
     def __len__(self) -> int:
         with self._lock:
-            return sum(len(entries) for entries in self._by_scope.values())
+            return sum(len(entries) for entries in list(self._by_scope.values()))
 
     def clear(self) -> None:
-        """Forget every remembered value (e.g. before handing the process to other work)."""
+        """Forget every remembered value."""
         with self._lock:
             self._by_scope.clear()
-

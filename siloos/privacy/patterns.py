@@ -571,7 +571,7 @@ class PatternDetector:
             if end - start < min_run:
                 continue
             chunk = text[start:end]
-            if plain_date(chunk):
+            if end - start <= 10 and plain_date(chunk):  # a plain date is at most 10 long
                 continue  # a lone date is none of the number kinds (dob is found by words)
             if ibans:
                 ibans = [s for s in ibans if s.end >= end]

@@ -83,19 +83,21 @@ class Tokenizer:
         padded = False
         out: list[str] = []
         cursor = 0
+        size = len(text)
+        tokenize = self._tokens.tokenize
         for span in spans:
-            out.append(text[cursor : span.start])
-            value = text[span.start : span.end]
-            token = span.token or self._tokens.tokenize(value, span.kind, scope)
+            start, end = span.start, span.end
+            out.append(text[cursor:start])
+            token = span.token or tokenize(text[start:end], span.kind, scope)
             # A token glued to a word or number would not read as a token again: pad it.
-            if span.start > 0 and _is_word_char(text[span.start - 1]):
+            if start > 0 and _is_word_char(text[start - 1]):
                 token = " " + token
                 padded = True
-            if span.end < len(text) and _is_word_char(text[span.end]):
+            if end < size and _is_word_char(text[end]):
                 token += " "
                 padded = True
             out.append(token)
-            cursor = span.end
+            cursor = end
         out.append(text[cursor:])
         return "".join(out), padded
 
