@@ -40,6 +40,7 @@ from test_e2e_support import (
 )
 
 from siloos.cell.spec import CellSpec
+from siloos.keys.inspect import peek
 from siloos.membrane.server import Membrane
 from siloos.membrane.session import CellSession
 from siloos.router.run import RunResult, run_task
@@ -320,7 +321,8 @@ def test_a_finished_hops_task_key_is_refused_with_409(runs: Runs) -> None:
         task = rt.store.get_task(runs.alice.task_id)
         session = CellSession(task_id=runs.alice.task_id, hop=1, agent="e2e-probe",
                               agent_dir=ws.agents_dir / "e2e-probe", customer_id=ALICE.id,
-                              scope=task["customer_scope"], task_payload={}, limits={},
+                              scope=task["customer_scope"], task_payload={},
+                              base_jti=peek(spec.env["SILO_BASE_KEY"])[1]["jti"], limits={},
                               workspace_root=ws.root)
         membrane = Membrane(session, verifier=rt.verifier, registry=rt.registry,
                             store=rt.store, tokenizer=rt.tokenizer,

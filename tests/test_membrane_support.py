@@ -20,7 +20,7 @@ from siloos.backoffice import BackOffice
 from siloos.exits import ExitContext, Registry, exit
 from siloos.exits.registry import BUILTIN_MODULES, _collect_modules
 from siloos.keys.keyring import KeyRing, create_keyring
-from siloos.keys.mint import mint_base_key, mint_task_key
+from siloos.keys.mint import mint_hop_base_key, mint_task_key
 from siloos.keys.verify import KeyVerifier
 from siloos.membrane.server import Membrane
 from siloos.membrane.session import CellSession
@@ -83,6 +83,8 @@ class Hop:
     task_id: str
     scope: str
     base_key: str
+    #: The jti of `base_key`, the one base key the hop's membrane accepts.
+    base_jti: str
     task_key: str
     task_jti: str
     tokens: dict[str, str]
@@ -147,10 +149,10 @@ def make_hop(root: Path, *, caps: dict[str, Any] | None = None,
     task_id = store.create_task(agent=AGENT, customer_scope=scope,
                                 customer_token=tokens["cust"], input={"message": "hi"},
                                 state="running")
-    base = mint_base_key(ring, agent=AGENT, version="1.0.0", digest=DIGEST,
-                         caps=caps if caps is not None else CAPS,
-                         escalate_to=["manager-agent", "human"],
-                         limits=limits if limits is not None else LIMITS)
+    base = mint_hop_base_key(ring, agent=AGENT, version="1.0.0", digest=DIGEST,
+                             caps=caps if caps is not None else CAPS,
+                             escalate_to=["manager-agent", "human"],
+                             limits=limits if limits is not None else LIMITS)
     minted = mint_task_key(ring, agent=AGENT, task_id=task_id, hop=1,
                            customer_token=tokens["cust"], case_token=None, wall_seconds=60,
                            narrow=narrow, caps=caps if caps is not None else CAPS)
@@ -166,13 +168,14 @@ def make_hop(root: Path, *, caps: dict[str, Any] | None = None,
                       "input": {"message": f"refund please, {tokens['name']}",
                                 "customer": tokens["cust"]},
                       "history": [], "outcomes": {"200": "done"}},
-        limits=limits if limits is not None else LIMITS, workspace_root=root)
+        base_jti=base.jti, limits=limits if limits is not None else LIMITS, workspace_root=root)
     all_services = {"backoffice": backoffice, **(services or {})}
     membrane = Membrane(session, verifier=verifier, registry=registry, store=store,
                         tokenizer=tokenizer, services=all_services)
     return Hop(root=root, ring=ring, store=store, vault=vault, backoffice=backoffice,
                registry=registry, verifier=verifier, tokenizer=tokenizer, task_id=task_id,
-               scope=scope, base_key=base, task_key=minted.token, task_jti=minted.jti,
+               scope=scope, base_key=base.token, base_jti=base.jti, task_key=minted.token,
+               task_jti=minted.jti,
                tokens=tokens, other_tokens=other_tokens, membrane=membrane,
                services=all_services)
 

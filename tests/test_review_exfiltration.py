@@ -77,7 +77,8 @@ def next_hop(hop: Hop, hop_number: int, payload: dict[str, Any]) -> Hop:
     hop.store.start_hop(hop.task_id, hop_number, AGENT, minted.jti)
     session = CellSession(task_id=hop.task_id, hop=hop_number, agent=AGENT,
                           agent_dir=hop.root / "agents" / AGENT, customer_id=CUSTOMER,
-                          scope=hop.scope, task_payload=payload, limits=LIMITS,
+                          scope=hop.scope, task_payload=payload, base_jti=hop.base_jti,
+                          limits=LIMITS,
                           workspace_root=hop.root)
     membrane = Membrane(session, verifier=hop.verifier, registry=hop.registry,
                         store=hop.store, tokenizer=hop.tokenizer, services=hop.services)

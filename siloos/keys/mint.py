@@ -36,10 +36,23 @@ from siloos.keys.keyring import KeyRing
 DEFAULT_BASE_TTL_SECONDS = 30 * 24 * 3600
 #: A task key outlives the cell's wall time by at most this much (design §6).
 TASK_GRACE_SECONDS = 30
+#: A base key minted for one hop outlives the cell's wall time by at most this much: the
+#: membrane only ever accepts the hop's own base key, so a longer life would only leave a
+#: valid key lying around in a cell's memory after its hop.
+HOP_BASE_GRACE_SECONDS = 60
 
 
 class MintError(UsageError):
     """Asked to mint a key that would break a rule of §6 (exit 2)."""
+
+
+@dataclass(frozen=True)
+class MintedBaseKey:
+    """A freshly minted base key and the facts the router pins the hop's membrane to."""
+
+    token: str
+    jti: str
+    exp: int
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,29 @@ def mint_base_key(ring: KeyRing, *, agent: str, version: str, digest: str,
                   limits: Mapping[str, int], ttl_seconds: int = DEFAULT_BASE_TTL_SECONDS,
                   now: float | None = None) -> str:
     """A base key granting `caps` to `agent@version`, bound to the pack `digest`."""
+    return _mint_base(ring, agent=agent, version=version, digest=digest, caps=caps,
+                      escalate_to=escalate_to, limits=limits, ttl_seconds=ttl_seconds,
+                      now=now).token
+
+
+def mint_hop_base_key(ring: KeyRing, *, agent: str, version: str, digest: str,
+                      caps: Mapping[str, Mapping[str, Any]], escalate_to: Sequence[str],
+                      limits: Mapping[str, int], now: float | None = None) -> MintedBaseKey:
+    """A base key for exactly one hop: it expires `limits["wall_seconds"]` + 60 s after
+    minting, and its jti is returned so that the hop's membrane accepts no other base key
+    and the router can revoke it when the hop ends."""
+    wall = limits.get("wall_seconds")
+    if not isinstance(wall, int) or isinstance(wall, bool) or wall <= 0:
+        raise MintError("a hop's base key needs a positive wall_seconds limit")
+    return _mint_base(ring, agent=agent, version=version, digest=digest, caps=caps,
+                      escalate_to=escalate_to, limits=limits,
+                      ttl_seconds=wall + HOP_BASE_GRACE_SECONDS, now=now)
+
+
+def _mint_base(ring: KeyRing, *, agent: str, version: str, digest: str,
+               caps: Mapping[str, Mapping[str, Any]], escalate_to: Sequence[str],
+               limits: Mapping[str, int], ttl_seconds: int,
+               now: float | None) -> MintedBaseKey:
     if not agent or not version:
         raise MintError("a base key needs an agent name and version")
     if not isinstance(ttl_seconds, int) or isinstance(ttl_seconds, bool) or ttl_seconds <= 0:
@@ -79,14 +115,16 @@ def mint_base_key(ring: KeyRing, *, agent: str, version: str, digest: str,
     except ClaimsShapeError as err:
         raise MintError(str(err)) from None
     iat = _now(now)
+    jti = new_jti()
+    exp = iat + ttl_seconds
     claims = {
         "iss": ISSUER, "aud": AUDIENCE, "sub": base_subject(agent, version),
-        "jti": new_jti(), "iat": iat, "nbf": iat, "exp": iat + ttl_seconds,
+        "jti": jti, "iat": iat, "nbf": iat, "exp": exp,
         "agent": agent, "version": version, "digest": digest,
         "caps": caps_checked, "escalate_to": list(escalate_to), "limits": dict(limits),
     }
     _self_check(parse_base_claims, claims, ring)
-    return _sign(ring, claims, BASE_TYP)
+    return MintedBaseKey(token=_sign(ring, claims, BASE_TYP), jti=jti, exp=exp)
 
 
 def _self_check(parse: Any, claims: dict[str, Any], ring: KeyRing) -> None:

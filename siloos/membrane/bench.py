@@ -23,7 +23,7 @@ from typing import Any
 
 from siloos.exits import Registry
 from siloos.keys.keyring import KeyRing, create_keyring
-from siloos.keys.mint import mint_base_key, mint_task_key
+from siloos.keys.mint import mint_hop_base_key, mint_task_key
 from siloos.keys.verify import KeyVerifier
 from siloos.membrane.server import Membrane
 from siloos.membrane.session import CellSession
@@ -117,8 +117,8 @@ def bench_hop(root: Path, calls: int) -> Iterator[BenchHop]:
                                     customer_token=customer, state="running")
         limits = {**DEFAULT_LIMITS, "tool_calls": calls + WARMUP + 10}
         caps: dict[str, dict[str, Any]] = {BENCH_TOOL: {}}
-        base = mint_base_key(ring, agent=BENCH_AGENT, version="1.0.0", digest="0" * 64,
-                             caps=caps, escalate_to=[], limits=limits)
+        base = mint_hop_base_key(ring, agent=BENCH_AGENT, version="1.0.0", digest="0" * 64,
+                                 caps=caps, escalate_to=[], limits=limits)
         minted = mint_task_key(ring, agent=BENCH_AGENT, task_id=task_id, hop=1,
                                customer_token=customer, case_token=None,
                                wall_seconds=limits["wall_seconds"])
@@ -127,7 +127,7 @@ def bench_hop(root: Path, calls: int) -> Iterator[BenchHop]:
                               customer_id="bench-customer", scope=scope,
                               task_payload={"task_id": task_id, "agent": BENCH_AGENT,
                                             "input": {}, "history": [], "outcomes": {}},
-                              limits=limits)
+                              base_jti=base.jti, limits=limits)
         membrane = Membrane(session, verifier=KeyVerifier(ring.public_keys(), store),
                             registry=Registry.builtin(), store=store,
                             tokenizer=Tokenizer(vault), services={})
@@ -135,8 +135,8 @@ def bench_hop(root: Path, calls: int) -> Iterator[BenchHop]:
         with _loop_thread() as loop:
             _run(loop, membrane.start(socket_path))
             try:
-                yield BenchHop(socket_path=socket_path, base_key=base, task_key=minted.token,
-                               task_id=task_id, membrane=membrane,
+                yield BenchHop(socket_path=socket_path, base_key=base.token,
+                               task_key=minted.token, task_id=task_id, membrane=membrane,
                                # The right answer: identity.verify stops answering a
                                # token after a few wrong guesses, and a bench never guesses.
                                args={"token": email, "value_sha256": hashlib.sha256(

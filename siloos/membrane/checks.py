@@ -129,6 +129,26 @@ def _key_refusal(err: Exception) -> Refusal:
     return refuse(code, str(reason))
 
 
+class BaseKeyPinned:
+    """The base key is the one minted for this hop (its jti), not merely one of the agent's.
+
+    Every base key the router ever minted for the agent verifies; an older one may carry
+    wider caps, higher limits or other escalation targets. Only the hop's own key counts,
+    so caps, limits and redirect targets all come from it. An empty pin matches nothing.
+
+    403, like a key of another agent (`AgentsMatch`): the key itself is genuine and valid,
+    it is only not this hop's to use.
+    """
+
+    name = "base_key_pinned"
+
+    def verify(self, ex: Exchange) -> Verdict:
+        expected = ex.session.base_jti
+        if not expected or ex.base.jti != expected:
+            return refuse(403, "not this hop's base key")
+        return PASS
+
+
 class AgentsMatch:
     """base key agent == task key agent == this cell's agent; the task key is for this hop."""
 

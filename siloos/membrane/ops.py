@@ -61,7 +61,10 @@ class FinishShape:
 
 
 class RedirectAllowed:
-    """A redirect target is one the base key's `escalate_to` lists (403 otherwise)."""
+    """A redirect target is one the hop's base key's `escalate_to` lists (403 otherwise).
+
+    `BaseKeyPinned` has already made sure the presented base key is the one minted for this
+    hop, so the targets are the current manifest's, not whatever key the cell chose."""
 
     name = "redirect_allowed"
 

@@ -1,6 +1,7 @@
 """The ordered steps each op goes through (design §5), assembled in one readable place.
 
-Every op starts with the same three: keys verified, agents match, task still active. A
+Every op starts with the same four: keys verified, the base key is this hop's own, agents
+match, task still active. A
 `call` then walks the whole of §5: tool known → capability → budget → argument schema →
 token checks → resolve → constraints → hydrate → execute → tokenize → record (the result
 and the call's audit row in one commit).
@@ -39,7 +40,7 @@ class Wiring:
 def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
     """op name → its pipeline."""
     vault = RememberedResolver(w.tokenizer.vault)
-    gate = [checks.KeysVerified(w.verifier), checks.AgentsMatch(),
+    gate = [checks.KeysVerified(w.verifier), checks.BaseKeyPinned(), checks.AgentsMatch(),
             checks.TaskActive(w.store, w.is_finished)]
     token_checks = [checks.NoNearMissTokens(), checks.TokensInScope(vault),
                     checks.HydratedArgsAreTokens(), actions.ResolveTokens(vault),

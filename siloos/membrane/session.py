@@ -1,8 +1,9 @@
 """One hop's facts as the membrane holds them, and the per-request working state.
 
 `CellSession` is what the router tells the membrane when it starts a cell: whose task and
-hop this is, which agent the cell runs, the real customer id (host side only, handed to
-exits in `ExitContext`), the vault scope and the already-tokenized task payload.
+hop this is, which agent the cell runs, the jti of the one base key minted for this hop,
+the real customer id (host side only, handed to exits in `ExitContext`), the vault scope
+and the already-tokenized task payload.
 `HopCounters` keeps the hop's budgets and call sequence; `Exchange` carries one request
 through the check pipeline.
 """
@@ -28,6 +29,9 @@ class CellSession:
     customer_id: str | None
     scope: str
     task_payload: Mapping[str, Any]
+    #: The jti of the base key the router minted for this hop. Any other base key of the
+    #: agent (an older deployment's, with other caps or escalation targets) is refused.
+    base_jti: str
     limits: Mapping[str, int] = field(default_factory=dict)
     workspace_root: Path | None = None
 

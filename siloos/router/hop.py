@@ -1,9 +1,11 @@
 """One hop: one agent, one cell, one task key, one membrane — from mint to revoke.
 
 The hop owns the lifetime of everything that exists only while a cell runs: the task key
-(minted here, revoked here whatever happens), the membrane socket (in a fresh private
-folder), and the cell itself. What comes back is a `HopOutcome`: the agent's own finish,
-or the reason it never finished (timeout, killed, exited without finishing).
+(minted here, revoked here whatever happens), the hop's base key (minted by the router for
+this hop alone, pinned in the membrane, revoked here whatever happens), the membrane
+socket (in a fresh private folder), and the cell itself. What comes back is a
+`HopOutcome`: the agent's own finish, or the reason it never finished (timeout, killed,
+exited without finishing).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class HopRequest:
     hop: int
     agent: Agent
     base_key: str
+    #: The jti of `base_key`: the membrane accepts no other base key, and it is revoked
+    #: when the hop ends.
+    base_jti: str
     customer_id: str | None
     customer_token: str | None
     case_token: str
@@ -78,7 +83,8 @@ async def _run_hop(rt: Runtime, req: HopRequest) -> HopOutcome:
     rt.store.start_hop(req.task_id, req.hop, agent.name, minted.jti)
     session = CellSession(task_id=req.task_id, hop=req.hop, agent=agent.name,
                           agent_dir=agent.dir, customer_id=req.customer_id, scope=req.scope,
-                          task_payload=req.payload, limits=dict(agent.limits),
+                          task_payload=req.payload, base_jti=req.base_jti,
+                          limits=dict(agent.limits),
                           workspace_root=rt.workspace.root)
     services: dict[str, Any] = {"backoffice": rt.backoffice}
     if rt.llm is not None:
@@ -119,10 +125,15 @@ async def _run_hop(rt: Runtime, req: HopRequest) -> HopOutcome:
         record = membrane.finish_record
         await membrane.stop()
         shutil.rmtree(sock_dir, ignore_errors=True)
-        # The hop is over whatever happened: its key must never work again.
+        # The hop is over whatever happened: neither of its keys must ever work again.
         with contextlib.suppress(Exception):
             if not rt.store.is_revoked(minted.jti):
                 rt.store.revoke(minted.jti, task_id=req.task_id, hop=req.hop, reason="hop ended")
+        with contextlib.suppress(Exception):
+            # Not tied to the task in the store: its `key_revoked` events name task keys.
+            if not rt.store.is_revoked(req.base_jti):
+                rt.store.revoke(req.base_jti,
+                                reason=f"base key of {req.task_id} hop {req.hop}: hop ended")
     return _outcome(rt, req, minted.jti, record, result)
 
 

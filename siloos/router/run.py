@@ -18,7 +18,7 @@ from siloos.agent.loader import load_agent
 from siloos.agent.manifest import Agent
 from siloos.agent.pack import agent_digest, unpack
 from siloos.errors import SiloError, UsageError
-from siloos.keys import mint_base_key
+from siloos.keys import mint_hop_base_key
 from siloos.router.hop import HopOutcome, HopRequest, run_hop
 from siloos.router.intake import Intake, take_in
 from siloos.router.runtime import Runtime
@@ -157,11 +157,14 @@ def _drive(rt: Runtime, task_id: str, intake: Intake, first: Agent,
         payload = {"task_id": task_id, "agent": current.name, "input": intake.input,
                    "history": list(history), "outcomes": outcomes_for(current),
                    "tools": tools_for(rt, current)}
-        base_key = mint_base_key(rt.ring, agent=current.name, version=current.version,
-                                 digest=digests[current.name], caps=current.capabilities,
-                                 escalate_to=current.escalate_to, limits=current.limits)
+        # A base key per hop, living only as long as the hop can: the hop's membrane accepts
+        # no other base key, and the hop revokes it when it ends.
+        base_key = mint_hop_base_key(rt.ring, agent=current.name, version=current.version,
+                                     digest=digests[current.name], caps=current.capabilities,
+                                     escalate_to=current.escalate_to, limits=current.limits)
         final = run_hop(rt, HopRequest(
-            task_id=task_id, hop=hop, agent=current, base_key=base_key,
+            task_id=task_id, hop=hop, agent=current, base_key=base_key.token,
+            base_jti=base_key.jti,
             customer_id=intake.customer_id, customer_token=intake.customer_token,
             case_token=intake.case_token, scope=intake.scope, payload=payload))
         history.append({"hop": hop, "agent": current.name, "status": final.status,
