@@ -60,7 +60,7 @@ class Constraint:
             if self.rule == "in":
                 return isinstance(granted, list) and actual in granted
             return bool(actual == granted)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # e.g. a 400-digit int: not allowed
             return False
 
     def stricter(self, a: Any, b: Any) -> Any:

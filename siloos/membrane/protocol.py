@@ -9,6 +9,7 @@ raises anything else on any input.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from typing import Any
 
 #: A line longer than this (newline excluded) is refused with 413.
 MAX_FRAME = 1024 * 1024
+#: Objects/arrays nested deeper than this are refused (400): far more than any request
+#: needs, far less than what would overflow a recursive walk of the value.
+MAX_DEPTH = 64
 VERSION = 1
 
 #: Error types by protocol code, used when a refusal does not name a more precise type.
@@ -124,22 +128,67 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 def decode_json(line: bytes) -> Any:
     """Decode one line as strict JSON; raises FrameError(400/413) on anything else."""
+    value, problem = _decode(line)
+    if problem is not None:
+        raise FrameError(400, problem)
+    return value
+
+
+def _decode(line: bytes) -> tuple[Any, str | None]:
+    """(value, problem): a line that is not JSON at all raises FrameError; JSON whose values
+    are refused (a non-finite number, nesting deeper than `MAX_DEPTH`) comes back with the
+    reason, so that `parse_request` can still echo the frame's id in its refusal."""
     if len(line) > MAX_FRAME:
         raise FrameError(413, f"frame of {len(line)} bytes exceeds the {MAX_FRAME}-byte limit")
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise FrameError(400, "frame is not valid UTF-8") from None
+    overflowed: list[str] = []
+
+    def finite_float(spelled: str) -> float:
+        # 1e309 reads as inf, which no store or reply can carry as JSON: refused like NaN.
+        number = float(spelled)
+        if not math.isfinite(number):
+            overflowed.append(spelled)
+        return number
+
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates,
+                           parse_constant=_no_constants, parse_float=finite_float)
     except RecursionError:
         raise FrameError(400, "frame is nested too deeply") from None
     except ValueError as err:  # JSONDecodeError, duplicates, NaN, over-long integers
         raise FrameError(400, f"frame is not valid JSON: {err}") from None
+    if overflowed:
+        return value, f"number {overflowed[0][:40]} is out of range (not a finite number)"
+    if _too_deep(text, value):
+        return value, f"frame is nested too deeply (more than {MAX_DEPTH} levels)"
     # Decoded UTF-8 never holds a surrogate; only a \uD800-\uDFFF escape can make one.
+    # (Checked after the depth, which keeps this recursive walk within bounds.)
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise FrameError(400, "frame contains an unpaired surrogate")
-    return value
+    return value, None
+
+
+def _too_deep(text: str, value: Any) -> bool:
+    """Whether `value` nests objects/arrays more than `MAX_DEPTH` levels deep.
+
+    Everything after the parser walks values recursively (tokenizing, auditing, storing);
+    bounding the depth here keeps every one of those walks far from Python's recursion
+    limit. Iterative, so that the check itself cannot overflow."""
+    if not isinstance(value, dict | list) or text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False  # fewer brackets than levels: cannot be too deep (the common case)
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def parse_request(line: bytes) -> Request:
@@ -148,16 +197,18 @@ def parse_request(line: bytes) -> Request:
         line = line[:-1]
         if line.endswith(b"\r"):
             line = line[:-1]
-    value = decode_json(line)
+    value, problem = _decode(line)
     if not isinstance(value, dict):
-        raise FrameError(400, f"frame must be a JSON object, got {_json_type(value)}")
+        raise FrameError(400, problem or f"frame must be a JSON object, got {_json_type(value)}")
     raw_id = value.get("id")
     if "id" not in value:
-        raise FrameError(400, "missing field 'id'")
+        raise FrameError(400, problem or "missing field 'id'")
     if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
-        raise FrameError(400, f"field 'id' must be an integer or a string, "
-                              f"got {_json_type(raw_id)}")
+        raise FrameError(400, problem or f"field 'id' must be an integer or a string, "
+                                         f"got {_json_type(raw_id)}")
     request_id: int | str = raw_id
+    if problem is not None:
+        raise FrameError(400, problem, request_id=request_id)
     if "v" not in value:
         raise FrameError(400, "missing field 'v'", request_id=request_id)
     if type(value["v"]) is not int or value["v"] != VERSION:  # 1.0 and true are not 1

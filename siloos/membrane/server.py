@@ -25,6 +25,7 @@ from siloos.membrane.protocol import (
     MAX_FRAME,
     FrameError,
     Request,
+    RequestId,
     encode_error,
     encode_ok,
     parse_request,
@@ -78,19 +79,25 @@ class Membrane:
     # -- the request path --------------------------------------------------------------
 
     def handle_line(self, line: bytes) -> bytes:
-        """Answer one request line; the reply line ends with a newline. Never raises."""
+        """Answer one request line; the reply line ends with a newline. Never raises.
+
+        Whatever fails after the frame was read, the reply still carries the request's id,
+        so the cell can tell which of its requests failed."""
+        request_id: RequestId = None
         try:
-            return self._handle(line)
+            try:
+                request = parse_request(line)
+            except FrameError as err:
+                return self._refuse_frame(err, len(line))
+            request_id = request.id
+            return self._handle(request)
         except Exception as err:  # the membrane never dies on input
             self._audit("internal", None, ok=False, code=500,
-                        reason=f"internal error: {type(err).__name__}")
-            return encode_error(None, 500, "internal error", "internal_error")
+                        reason=f"internal error: {type(err).__name__}",
+                        detail={"id": request_id})
+            return encode_error(request_id, 500, "internal error", "internal_error")
 
-    def _handle(self, line: bytes) -> bytes:
-        try:
-            request = parse_request(line)
-        except FrameError as err:
-            return self._refuse_frame(err, len(line))
+    def _handle(self, request: Request) -> bytes:
         ex = Exchange(request=request, session=self.session)
         verdict, step = self._pipelines[request.op].run(ex)
         if isinstance(verdict, Refusal):
