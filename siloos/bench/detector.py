@@ -9,7 +9,8 @@ Matching is **overlap with the same kind**: a predicted span counts as correct w
 overlaps a gold span of the same token type, and a gold span is found when some predicted
 span of its type overlaps it. F2 weights recall twice (a missed value leaks; an extra token
 only hides a number). `tokenize_mb_s` is `Tokenizer.tokenize_text` over a few MB of prose
-with the labelled sentences mixed in, against a real vault (SQLite in memory, real keys).
+with the labelled sentences mixed in, against a real vault (SQLite in memory, real keys),
+the best of three runs, each with a fresh vault.
 `scan_mb_s` is `PatternDetector.find` over the labelled sentences one by one.
 
 Presidio's predefined *pattern* recognizers (email, phone, card, IBAN, IP, US SSN, AU TFN,
@@ -301,32 +302,41 @@ def _large_text(samples: list[Sample], seed: int, target_bytes: int) -> str:
 
 
 def tokenize_speed(
-    samples: list[Sample], seed: int, target_bytes: int = 4_000_000
+    samples: list[Sample], seed: int, target_bytes: int = 4_000_000, repeat: int = 3
 ) -> dict[str, Any]:
-    """MB/s of `Tokenizer.tokenize_text` over a large text, with a real vault in memory."""
+    """MB/s of `Tokenizer.tokenize_text` over a large text, with a real vault in memory.
+
+    The best of `repeat` runs, each with a fresh vault and tokenizer (so every run mints
+    and stores every value it finds, as a first sight of the text would): the best run is
+    the one least disturbed by other work on the machine.
+    """
     text = _large_text(samples, seed, target_bytes)
+    best = float("inf")
+    tokens_written = 0
     with tempfile.TemporaryDirectory(prefix="silo-bench-") as tmp:
         create_vault_keys(Path(tmp) / "keys")
-        conn = sqlite3.connect(":memory:")
-        try:
-            tokenizer = Tokenizer(Vault(conn, Path(tmp) / "keys"))
-            scope = tokenizer.vault.scope_for("bench-customer")
-            tokenizer.load_known(
-                {"name": "Harriet Quill", "email": "harriet.quill@example.org",
-                 "phone": "+61 491 570 110", "address": "8 Banksia Road, Hobart TAS 7000"},
-                {"name": "name", "email": "email", "phone": "phone", "address": "addr"},
-                scope,
-            )
-            started = time.perf_counter()
-            tokenized = tokenizer.tokenize_text(text, scope)
-            elapsed = time.perf_counter() - started
-        finally:
-            conn.close()
+        for _ in range(max(1, repeat)):
+            conn = sqlite3.connect(":memory:")
+            try:
+                tokenizer = Tokenizer(Vault(conn, Path(tmp) / "keys"))
+                scope = tokenizer.vault.scope_for("bench-customer")
+                tokenizer.load_known(
+                    {"name": "Harriet Quill", "email": "harriet.quill@example.org",
+                     "phone": "+61 491 570 110", "address": "8 Banksia Road, Hobart TAS 7000"},
+                    {"name": "name", "email": "email", "phone": "phone", "address": "addr"},
+                    scope,
+                )
+                started = time.perf_counter()
+                tokenized = tokenizer.tokenize_text(text, scope)
+                best = min(best, time.perf_counter() - started)
+                tokens_written = tokenized.count("_tk_")
+            finally:
+                conn.close()
     megabytes = len(text.encode("utf-8")) / 1_000_000
     return {
-        "tokenize_mb_s": round(megabytes / elapsed, 2) if elapsed > 0 else 0.0,
+        "tokenize_mb_s": round(megabytes / best, 2) if best > 0 else 0.0,
         "tokenize_mb": round(megabytes, 2),
-        "tokens_written": tokenized.count("_tk_"),
+        "tokens_written": tokens_written,
     }
 
 

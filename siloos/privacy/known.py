@@ -149,6 +149,7 @@ _DIGIT_KINDS = frozenset({"phone", "card", "ssn"})
 # Up to this many distinct digit keys are ruled out per run by one regex; beyond it, a
 # run's six-digit windows are looked up in the key index instead.
 _FILTERED_KEYS = 16
+_SCANNED_KEYS = 4
 _ANCHOR_WORD_RE = re.compile(r"[a-z0-9]{3,}")
 
 
@@ -209,6 +210,14 @@ class KnownValueDetector:
             self._key_filter = re.compile(
                 "|".join(r"\D*".join(key) for key in self._by_digit_key)
             )
+        # With very few keys, one C scan per key over the whole text (a key's digits with
+        # only run separators between them, so inside one run) can rule out every run
+        # before any run is even found; each scan starts with a literal, so it is fast.
+        self._key_scans: list[re.Pattern[str]] = []
+        if len(self._by_digit_key) <= _SCANNED_KEYS:
+            self._key_scans = [
+                re.compile(r"[\s().\-/]*+".join(key)) for key in self._by_digit_key
+            ]
         # Longer values first, so a full name wins over one of its parts at the same start.
         self._text_entries.sort(key=lambda e: -e.width)
 
@@ -225,7 +234,9 @@ class KnownValueDetector:
         view = scan_text(text)
         text = view.text
         spans: list[Span] = []
-        if self._digit_entries:
+        if self._digit_entries and (
+            not self._key_scans or any(scan.search(text) for scan in self._key_scans)
+        ):
             self._find_digits(text, view.loose_number_runs, spans)
         if self._text_entries:
             folded = view.folded  # None exactly when lowering would move offsets

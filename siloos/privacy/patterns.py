@@ -595,9 +595,13 @@ class PatternDetector:
                     continue
                 if kind == "phone" and not _phone_possible(text, start, end):
                     continue
+                if kind == "ssn" and _ID_SHAPE_RE.search(text, start, end) is None:
+                    continue
                 spans.extend(recognizer(text, start, end))
 
 
+# Every id `find_national_ids` reports has one of these shapes, with no digit either side.
+_ID_SHAPE_RE = re.compile(r"(?<!\d)(?:\d{9}|\d{3} \d{3} \d{3}|\d{3}([- ])\d{2}\1\d{4})(?!\d)")
 _LEADING_ZERO_RE = re.compile(r"(?<!\d)0")
 _NANP_RUN_RE = re.compile(r"(?<!\d)\d{3}\D+\d{3}\D+\d{4}(?!\d)")
 
