@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from test_membrane_support import CAPS, LIMITS, make_hop
 
 from siloos.llm.base import LLMProvider
@@ -41,8 +40,6 @@ def test_llm_calls_budget_holds(tmp_path: Path) -> None:
     assert replies[2]["error"]["code"] == 429 and len(model.asked) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="REVIEW: max_tokens is passed to the provider as the "
-                   "cell sent it, never capped by the llm_tokens budget left")
 def test_one_call_cannot_ask_for_more_than_the_budget_left(tmp_path: Path) -> None:
     model = RecordingModel()
     hop = make_hop(tmp_path, caps={**CAPS, "llm": {}},

@@ -6,12 +6,13 @@ Like every step they pass or refuse with a reason; the ones that answer put the 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from siloos.membrane.checks import PASS, Verdict, refuse
+from siloos.membrane.checks import PASS, Verdict, limit_for, refuse
 from siloos.membrane.ports import StatePort, TokenizerPort
-from siloos.membrane.session import Exchange
+from siloos.membrane.session import Exchange, HopCounters
 
 FINISH_STATUSES = (200, 301, 302, 400, 500)
 REDIRECT_STATUSES = (301, 302)
@@ -120,3 +121,43 @@ class LlmAvailable:
         if self.services.get("llm") is None:
             return refuse(404, "llm not available: no model provider is configured")
         return PASS
+
+
+class CapMaxTokens:
+    """The `llm` op's `max_tokens` is at most the hop's `llm_tokens` budget left (429 when
+    none is left, 400 below 1).
+
+    The budget is spent after a reply, from its usage; without this cap one call could ask
+    the provider for any number of tokens, many times the whole budget, on the operator's
+    account. A cell that names no `max_tokens` gets the `llm` exit's own default, capped
+    the same way.
+    """
+
+    name = "cap_max_tokens"
+
+    def __init__(self, counters: HopCounters) -> None:
+        self.counters = counters
+
+    def verify(self, ex: Exchange) -> Verdict:
+        limit = limit_for(ex, "llm_tokens")
+        left = limit - self.counters.llm_tokens
+        if left <= 0:
+            return refuse(429, f"llm_tokens budget of {limit} is exhausted")
+        asked = ex.exit_args.get("max_tokens")
+        if asked is None:
+            asked = _default_max_tokens(ex.spec.func, left)
+        if not isinstance(asked, int) or isinstance(asked, bool) or asked < 1:
+            return refuse(400, "llm: max_tokens must be a positive integer")
+        if asked > left:
+            ex.notes["max_tokens_capped"] = left
+        ex.exit_args["max_tokens"] = min(asked, left)
+        return PASS
+
+
+def _default_max_tokens(func: Callable[..., Any], left: int) -> Any:
+    """What the exit would ask for if not told; `left` when it declares no default."""
+    try:
+        default = inspect.signature(func).parameters["max_tokens"].default
+    except (KeyError, TypeError, ValueError):
+        return left
+    return left if default is inspect.Parameter.empty else default

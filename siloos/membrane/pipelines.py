@@ -71,6 +71,7 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             checks.WithinTokenBudget(w.counters),
             checks.ArgsMatchSchema(actions.llm_args),
             *token_checks,
+            ops.CapMaxTokens(w.counters),
             actions.Execute(w.services, w.tokenizer),
             actions.CheckLlmReply(),
             actions.CountLlmUsage(w.counters, w.store),
