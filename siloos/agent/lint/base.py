@@ -58,8 +58,34 @@ class LintContext:
     known_agents: frozenset[str]
 
 
+class DocumentUnit(ABC):
+    """A unit backed by one YAML document (AGENT.md, a procedure, a workflow).
+
+    It owns the two questions every frontmatter rule asks: the mapping to check (None when
+    the document is missing or not a mapping, which only the file-level rule reports) and
+    the line a key path sits on (1 when there is no document to ask).
+    """
+
+    doc: Document | None
+
+    @property
+    @abstractmethod
+    def file(self) -> Path:
+        """The file findings about this document point at."""
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        """The frontmatter mapping, or None when there is none to check."""
+        if self.doc is None or not isinstance(self.doc.data, dict):
+            return None
+        return self.doc.data
+
+    def line_of(self, *keypath: str | int) -> int:
+        return self.doc.line_of(*keypath) if self.doc is not None else 1
+
+
 @dataclass
-class AgentUnit:
+class AgentUnit(DocumentUnit):
     """An agent folder and its parsed AGENT.md (or why it could not be parsed)."""
 
     dir: Path
@@ -71,11 +97,8 @@ class AgentUnit:
         return self.dir / "AGENT.md"
 
     @property
-    def data(self) -> dict[str, Any] | None:
-        """The frontmatter mapping, or None when there is none to check."""
-        if self.doc is None or not isinstance(self.doc.data, dict):
-            return None
-        return self.doc.data
+    def file(self) -> Path:
+        return self.manifest_path
 
     def capabilities(self) -> dict[str, Any] | None:
         """The capabilities mapping when it is well-formed enough to compare against."""
@@ -85,13 +108,17 @@ class AgentUnit:
 
 
 @dataclass
-class ProcedureUnit:
+class ProcedureUnit(DocumentUnit):
     """A procedure file; `agent` is the owning agent, None for workspace procedures."""
 
     path: Path
     agent: AgentUnit | None = None
     doc: Document | None = None
     error: DocumentError | None = None
+
+    @property
+    def file(self) -> Path:
+        return self.path
 
 
 @dataclass
@@ -118,12 +145,16 @@ class CodeUnit:
 
 
 @dataclass
-class WorkflowUnit:
+class WorkflowUnit(DocumentUnit):
     """A workflow YAML file (design §8)."""
 
     path: Path
     doc: Document | None = None
     error: DocumentError | None = None
+
+    @property
+    def file(self) -> Path:
+        return self.path
 
 
 class Rule(ABC):

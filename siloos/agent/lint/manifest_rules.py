@@ -26,10 +26,6 @@ from siloos.exits.templates import TEMPLATE_NAME, template_path
 from siloos.workspace import DEFAULT_LIMITS
 
 
-def _at(unit: AgentUnit, *keypath: str | int) -> int:
-    return unit.doc.line_of(*keypath) if unit.doc is not None else 1
-
-
 def _hit(unit: AgentUnit, line: int, message: str) -> Hit:
     return Hit(unit.manifest_path, line, message)
 
@@ -111,7 +107,7 @@ class ManifestName(Rule):
             return
         problem = check_name_value(data["name"])
         if problem:
-            yield _hit(unit, _at(unit, "name"), problem)
+            yield _hit(unit, unit.line_of("name"), problem)
 
 
 class ManifestNameMatchesFolder(Rule):
@@ -123,7 +119,7 @@ class ManifestNameMatchesFolder(Rule):
         data = unit.data
         name = data.get("name") if data is not None else None
         if isinstance(name, str) and name != unit.dir.name:
-            yield _hit(unit, _at(unit, "name"),
+            yield _hit(unit, unit.line_of("name"),
                        f"name {short(name)} must equal the folder name {unit.dir.name!r}")
 
 
@@ -142,7 +138,7 @@ class ManifestDescription(Rule):
             return
         problem = check_description_value(data["description"])
         if problem:
-            yield _hit(unit, _at(unit, "description"), problem)
+            yield _hit(unit, unit.line_of("description"), problem)
 
 
 class ManifestVersion(Rule):
@@ -160,7 +156,7 @@ class ManifestVersion(Rule):
             return
         version = data["version"]
         if not isinstance(version, str) or not SEMVER_RE.match(version):
-            yield _hit(unit, _at(unit, "version"),
+            yield _hit(unit, unit.line_of("version"),
                        f"version {short(version)} must be a semantic version like 1.0.0 "
                        "(quote it if YAML reads it as a number)")
 
@@ -177,7 +173,7 @@ class ManifestModel(Rule):
             return
         model = data["model"]
         if not isinstance(model, str) or not model.strip():
-            yield _hit(unit, _at(unit, "model"),
+            yield _hit(unit, unit.line_of("model"),
                        f"model must be a non-empty string, got {short(model)}")
 
 
@@ -193,11 +189,11 @@ class CapabilityExits(Rule):
             return
         caps = data["capabilities"]
         if not isinstance(caps, dict):
-            yield _hit(unit, _at(unit, "capabilities"),
+            yield _hit(unit, unit.line_of("capabilities"),
                        "capabilities must be a mapping of exit names to constraints")
             return
         for name, constraints in caps.items():
-            line = _at(unit, "capabilities", str(name))
+            line = unit.line_of("capabilities", str(name))
             if not isinstance(name, str) or name not in ctx.registry:
                 known = ", ".join(ctx.registry.names())
                 yield _hit(unit, line, f"capability {short(name)} names no registered exit "
@@ -213,7 +209,7 @@ def _constraint_items(unit: AgentUnit, ctx: LintContext) -> Iterator[tuple[str, 
     for name, constraints in caps.items():
         if isinstance(name, str) and name in ctx.registry and isinstance(constraints, dict):
             for key, value in constraints.items():
-                yield name, key, value, _at(unit, "capabilities", name, str(key))
+                yield name, key, value, unit.line_of("capabilities", name, str(key))
 
 
 class ConstraintKeys(Rule):
@@ -261,7 +257,7 @@ class EmailTemplatesExist(Rule):
         if not isinstance(templates, list):
             return
         for index, name in enumerate(templates):
-            line = _at(unit, "capabilities", "email.send", "templates", index)
+            line = unit.line_of("capabilities", "email.send", "templates", index)
             if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
                 yield _hit(unit, line, f"email.send: template {short(name)} must be a "
                                        "lowercase-hyphenated template name")
@@ -282,10 +278,10 @@ class ManifestLimits(Rule):
             return
         limits = data["limits"]
         if not isinstance(limits, dict):
-            yield _hit(unit, _at(unit, "limits"), "limits must be a mapping")
+            yield _hit(unit, unit.line_of("limits"), "limits must be a mapping")
             return
         for key, value in limits.items():
-            line = _at(unit, "limits", str(key))
+            line = unit.line_of("limits", str(key))
             if key not in DEFAULT_LIMITS:
                 yield _hit(unit, line, f"unknown limit {short(key)} "
                                        f"(known: {', '.join(DEFAULT_LIMITS)})")
@@ -306,13 +302,13 @@ class EscalateToShape(Rule):
             return
         targets = data["escalate_to"]
         if not isinstance(targets, list):
-            yield _hit(unit, _at(unit, "escalate_to"),
+            yield _hit(unit, unit.line_of("escalate_to"),
                        "escalate_to must be a list of agent names or `human`")
             return
         for index, target in enumerate(targets):
             problem = check_name_value(target, "escalate_to target")
             if problem:
-                yield _hit(unit, _at(unit, "escalate_to", index), problem)
+                yield _hit(unit, unit.line_of("escalate_to", index), problem)
 
 
 class EscalateToExists(Rule):
@@ -328,7 +324,7 @@ class EscalateToExists(Rule):
         for index, target in enumerate(targets):
             if not isinstance(target, str) or check_name_value(target) or target == HUMAN:
                 continue
-            line = _at(unit, "escalate_to", index)
+            line = unit.line_of("escalate_to", index)
             if target == data.get("name"):
                 yield _hit(unit, line, f"escalate_to names the agent itself ({target!r})")
             elif target not in ctx.known_agents:
@@ -348,7 +344,7 @@ class UnknownManifestKeys(Rule):
             return
         for key in data:
             if key not in MANIFEST_KEYS:
-                yield _hit(unit, _at(unit, str(key)),
+                yield _hit(unit, unit.line_of(str(key)),
                            f"unknown frontmatter key {short(key)} "
                            f"(known: {', '.join(sorted(MANIFEST_KEYS))})")
 

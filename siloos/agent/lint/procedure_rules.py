@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from siloos.agent.document import short
 from siloos.agent.lint import mdscan
@@ -22,19 +21,9 @@ from siloos.agent.manifest import PROCEDURE_KEYS
 _CALLISH = re.compile(r"^\s*([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\s*(?:\(.*\))?\s*$", re.S)
 
 
-def _data(unit: ProcedureUnit) -> dict[str, Any] | None:
-    if unit.doc is None or not isinstance(unit.doc.data, dict):
-        return None
-    return unit.doc.data
-
-
-def _at(unit: ProcedureUnit, *keypath: str | int) -> int:
-    return unit.doc.line_of(*keypath) if unit.doc is not None else 1
-
-
 def _uses(unit: ProcedureUnit) -> list[tuple[int, str]] | None:
     """(index, name) of the string entries of a well-formed `uses`, [] when absent."""
-    data = _data(unit)
+    data = unit.data
     if data is None:
         return None
     uses = data.get("uses")
@@ -74,7 +63,7 @@ class ProcedureName(Rule):
     blocking = True
 
     def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None:
             return
         if "name" not in data:
@@ -82,7 +71,7 @@ class ProcedureName(Rule):
             return
         problem = check_name_value(data["name"])
         if problem:
-            yield Hit(unit.path, _at(unit, "name"), problem)
+            yield Hit(unit.path, unit.line_of("name"), problem)
 
 
 class ProcedureDescription(Rule):
@@ -92,7 +81,7 @@ class ProcedureDescription(Rule):
     blocking = True
 
     def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None:
             return
         if "description" not in data:
@@ -100,7 +89,7 @@ class ProcedureDescription(Rule):
             return
         problem = check_description_value(data["description"])
         if problem:
-            yield Hit(unit.path, _at(unit, "description"), problem)
+            yield Hit(unit.path, unit.line_of("description"), problem)
 
 
 class ProcedureUsesShape(Rule):
@@ -110,16 +99,16 @@ class ProcedureUsesShape(Rule):
     blocking = True
 
     def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None or data.get("uses") is None:
             return
         uses = data["uses"]
         if not isinstance(uses, list):
-            yield Hit(unit.path, _at(unit, "uses"), "uses must be a list of exit names")
+            yield Hit(unit.path, unit.line_of("uses"), "uses must be a list of exit names")
             return
         for index, name in enumerate(uses):
             if not isinstance(name, str):
-                yield Hit(unit.path, _at(unit, "uses", index),
+                yield Hit(unit.path, unit.line_of("uses", index),
                           f"uses entry must be an exit name, got {short(name)}")
 
 
@@ -130,12 +119,12 @@ class ProcedureWhen(Rule):
     blocking = True
 
     def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None or data.get("when") is None:
             return
         when = data["when"]
         if not isinstance(when, str) or not when.strip():
-            yield Hit(unit.path, _at(unit, "when"),
+            yield Hit(unit.path, unit.line_of("when"),
                       f"when must be a non-empty string, got {short(when)}")
 
 
@@ -147,7 +136,7 @@ class ProcedureUsesRegistered(Rule):
     def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
         for index, name in _uses(unit) or []:
             if name not in ctx.registry:
-                yield Hit(unit.path, _at(unit, "uses", index),
+                yield Hit(unit.path, unit.line_of("uses", index),
                           f"uses {name!r}, which is not a registered exit "
                           f"(known: {', '.join(ctx.registry.names())})")
 
@@ -166,7 +155,7 @@ class ProcedureUsesSubset(Rule):
         granted = set(caps or {})
         for index, name in _uses(unit) or []:
             if name in ctx.registry and name not in granted:
-                yield Hit(unit.path, _at(unit, "uses", index),
+                yield Hit(unit.path, unit.line_of("uses", index),
                           f"uses {name!r}, but agent {unit.agent.dir.name!r} has no such "
                           "capability")
 
@@ -195,10 +184,10 @@ class UnknownProcedureKeys(Rule):
     unit = "procedure"
 
     def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         for key in data or {}:
             if key not in PROCEDURE_KEYS:
-                yield Hit(unit.path, _at(unit, str(key)),
+                yield Hit(unit.path, unit.line_of(str(key)),
                           f"unknown frontmatter key {short(key)} "
                           f"(known: {', '.join(sorted(PROCEDURE_KEYS))})")
 

@@ -26,18 +26,8 @@ ABORT = "abort"
 _HUMAN_POOL = re.compile(r"^human(:[a-z0-9]+(-[a-z0-9]+)*)?$")
 
 
-def _data(unit: WorkflowUnit) -> dict[str, Any] | None:
-    if unit.doc is None or not isinstance(unit.doc.data, dict):
-        return None
-    return unit.doc.data
-
-
-def _at(unit: WorkflowUnit, *keypath: str | int) -> int:
-    return unit.doc.line_of(*keypath) if unit.doc is not None else 1
-
-
 def _stages(unit: WorkflowUnit) -> Iterator[tuple[int, dict[str, Any]]]:
-    data = _data(unit)
+    data = unit.data
     stages = data.get("stages") if data is not None else None
     if isinstance(stages, list):
         for index, stage in enumerate(stages):
@@ -80,7 +70,7 @@ class WorkflowName(Rule):
     unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None:
             return
         if "name" not in data:
@@ -88,9 +78,9 @@ class WorkflowName(Rule):
             return
         problem = check_name_value(data["name"])
         if problem:
-            yield Hit(unit.path, _at(unit, "name"), problem)
+            yield Hit(unit.path, unit.line_of("name"), problem)
         elif data["name"] != unit.path.stem:
-            yield Hit(unit.path, _at(unit, "name"), f"name {data['name']!r} must equal the "
+            yield Hit(unit.path, unit.line_of("name"), f"name {data['name']!r} must equal the "
                                                     f"file name {unit.path.stem!r}")
 
 
@@ -100,7 +90,7 @@ class WorkflowDescription(Rule):
     unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None:
             return
         if "description" not in data:
@@ -108,7 +98,7 @@ class WorkflowDescription(Rule):
             return
         problem = check_description_value(data["description"])
         if problem:
-            yield Hit(unit.path, _at(unit, "description"), problem)
+            yield Hit(unit.path, unit.line_of("description"), problem)
 
 
 class WorkflowStages(Rule):
@@ -117,15 +107,15 @@ class WorkflowStages(Rule):
     unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None:
             return
         stages = data.get("stages")
         if not isinstance(stages, list) or not stages:
-            yield Hit(unit.path, _at(unit, "stages"), "stages must be a non-empty list")
+            yield Hit(unit.path, unit.line_of("stages"), "stages must be a non-empty list")
             return
         for index, stage in enumerate(stages):
-            line = _at(unit, "stages", index)
+            line = unit.line_of("stages", index)
             if not isinstance(stage, dict):
                 yield Hit(unit.path, line, f"stage {index + 1} must be a mapping with `agent:`")
             elif not isinstance(stage.get("agent"), str):
@@ -141,7 +131,7 @@ class WorkflowStageAgent(Rule):
         for index, stage in _stages(unit):
             agent = stage.get("agent")
             if isinstance(agent, str) and agent not in ctx.known_agents:
-                yield Hit(unit.path, _at(unit, "stages", index, "agent"),
+                yield Hit(unit.path, unit.line_of("stages", index, "agent"),
                           f"stage {index + 1}: agent {agent!r} is not in agents/")
 
 
@@ -155,13 +145,13 @@ class WorkflowRedirectTargets(Rule):
             for key, targets in stage.items():
                 if str(key) not in ("301", "302"):
                     continue
-                line = _at(unit, "stages", index, str(key))
+                line = unit.line_of("stages", index, str(key))
                 if not isinstance(targets, dict):
                     yield Hit(unit.path, line, f"stage {index + 1}: {key} must map targets "
                                                "to one-line descriptions")
                     continue
                 for target, why in targets.items():
-                    tline = _at(unit, "stages", index, str(key), str(target))
+                    tline = unit.line_of("stages", index, str(key), str(target))
                     problem = _target_problem(target, ctx, abort_ok=False)
                     if problem:
                         yield Hit(unit.path, tline, f"stage {index + 1}: {key} {problem}")
@@ -183,18 +173,18 @@ class WorkflowMaxRedirects(Rule):
     unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None:
             return
         if "max_redirects" in data:
             problem = _redirect_problem(data["max_redirects"])
             if problem:
-                yield Hit(unit.path, _at(unit, "max_redirects"), problem)
+                yield Hit(unit.path, unit.line_of("max_redirects"), problem)
         for index, stage in _stages(unit):
             if "max_redirects" in stage:
                 problem = _redirect_problem(stage["max_redirects"])
                 if problem:
-                    yield Hit(unit.path, _at(unit, "stages", index, "max_redirects"),
+                    yield Hit(unit.path, unit.line_of("stages", index, "max_redirects"),
                               f"stage {index + 1}: {problem}")
 
 
@@ -204,15 +194,15 @@ class WorkflowOnError(Rule):
     unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None or data.get("on_error") is None:
             return
         on_error = data["on_error"]
         if not isinstance(on_error, dict):
-            yield Hit(unit.path, _at(unit, "on_error"), "on_error must map 400/500 to targets")
+            yield Hit(unit.path, unit.line_of("on_error"), "on_error must map 400/500 to targets")
             return
         for key, target in on_error.items():
-            line = _at(unit, "on_error", str(key))
+            line = unit.line_of("on_error", str(key))
             if str(key) not in ON_ERROR_KEYS:
                 yield Hit(unit.path, line, f"on_error key {short(key)} must be 400 or 500")
                 continue
@@ -233,12 +223,12 @@ class WorkflowNarrow(Rule):
             narrow = stage["narrow"]
             base = ("stages", index, "narrow")
             if not isinstance(narrow, dict):
-                yield Hit(unit.path, _at(unit, *base), f"stage {index + 1}: narrow must map "
+                yield Hit(unit.path, unit.line_of(*base), f"stage {index + 1}: narrow must map "
                                                        "exit names to constraints")
                 continue
             for name, constraints in narrow.items():
                 spec = ctx.registry.get(name) if isinstance(name, str) else None
-                line = _at(unit, *base, str(name))
+                line = unit.line_of(*base, str(name))
                 if spec is None:
                     yield Hit(unit.path, line, f"stage {index + 1}: narrow names no "
                                                f"registered exit {short(name)}")
@@ -251,7 +241,7 @@ class WorkflowNarrow(Rule):
                     continue
                 for key, value in constraints.items():
                     constraint = spec.constraints.get(key)
-                    kline = _at(unit, *base, name, str(key))
+                    kline = unit.line_of(*base, name, str(key))
                     if constraint is None:
                         yield Hit(unit.path, kline, f"stage {index + 1}: {name} has no "
                                                     f"constraint {short(key)}")
@@ -267,16 +257,16 @@ class UnknownWorkflowKeys(Rule):
     unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = _data(unit)
+        data = unit.data
         if data is None:
             return
         for key in data:
             if str(key) not in WORKFLOW_KEYS:
-                yield Hit(unit.path, _at(unit, str(key)), f"unknown workflow key {short(key)}")
+                yield Hit(unit.path, unit.line_of(str(key)), f"unknown workflow key {short(key)}")
         for index, stage in _stages(unit):
             for key in stage:
                 if str(key) not in STAGE_KEYS:
-                    yield Hit(unit.path, _at(unit, "stages", index, str(key)),
+                    yield Hit(unit.path, unit.line_of("stages", index, str(key)),
                               f"stage {index + 1}: unknown key {short(key)}")
 
 
