@@ -13,7 +13,6 @@ import contextlib
 import socket
 from pathlib import Path
 
-import pytest
 from test_membrane_support import lines, make_hop, served
 
 #: A cell needs one connection (the SDK's); a few more are generous.
@@ -29,9 +28,6 @@ def answered(conn: socket.socket, frame: bytes) -> bool:
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="REVIEW: the membrane accepts unbounded concurrent "
-                   "connections, each able to pin a 1 MiB partial line (slowloris: host "
-                   "memory DoS from one cell)")
 def test_one_cell_cannot_hold_unbounded_connections(tmp_path: Path) -> None:
     hop = make_hop(tmp_path / "ws")
     path = tmp_path / "m.sock"

@@ -4,7 +4,10 @@
 answer, audit) as one synchronous call that never raises; the asyncio server around it
 only moves lines. Each connection is served on its own: requests answered in order, an
 over-long line drained to its newline and answered 413, garbage answered 400, and any
-failure confined to the connection it happened on. Every request and every refusal is
+failure confined to the connection it happened on. At most `MAX_CONNECTIONS` are served
+at once (more get one 429 line and are closed), and a frame must be completed within
+`LINE_SECONDS` of its first byte (else 400 and the connection is closed), so one cell
+cannot pin host memory with many parked half-frames. Every request and every refusal is
 audited in the state store with its reason; arguments are audited tokenized.
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from siloos.membrane.checks import Refusal
+from siloos.membrane.lines import LineReader, LineTimedOut, Oversize
 from siloos.membrane.pipelines import Wiring, build_pipelines
 from siloos.membrane.ports import KeyVerifierPort, StatePort, TokenizerPort
 from siloos.membrane.protocol import (
@@ -36,6 +40,13 @@ from siloos.store import AuditRecord
 
 #: The socket is world-connectable; the folder holding it decides who can reach it.
 SOCKET_MODE = 0o666
+#: Connections one membrane serves at once. A cell needs one (the SDK shares a single
+#: connection); each may hold up to a frame of partial line in host memory.
+MAX_CONNECTIONS = 16
+#: How long a frame may stay incomplete once its first byte arrived (slowloris bound).
+LINE_SECONDS = 30.0
+#: The stream reader's own buffer limit; lines are assembled by `LineReader`.
+_READER_LIMIT = 256 * 1024
 #: Remembered audit scans: at most this many strings, each at most this long.
 _SCAN_MEMO_SIZE = 1024
 _SCAN_MEMO_TEXT = 4096
@@ -52,8 +63,13 @@ class Membrane:
                  store: StatePort, tokenizer: TokenizerPort,
                  services: Mapping[str, Any] | None = None,
                  effective_caps: Callable[[Any, Any], Mapping[str, Mapping[str, Any]]]
-                 | None = None) -> None:
+                 | None = None, max_connections: int = MAX_CONNECTIONS,
+                 line_seconds: float = LINE_SECONDS) -> None:
+        if max_connections < 1 or line_seconds <= 0:
+            raise ValueError("max_connections and line_seconds must be positive")
         self.session = session
+        self.max_connections = max_connections
+        self.line_seconds = line_seconds
         self.store = store
         self.tokenizer = tokenizer
         self.counters = HopCounters()
@@ -221,7 +237,7 @@ class Membrane:
                 raise FileExistsError(f"{path} exists and is not a socket")
             path.unlink()
         self._server = await asyncio.start_unix_server(self._serve, path=str(path),
-                                                       limit=MAX_FRAME)
+                                                       limit=_READER_LIMIT)
         os.chmod(path, SOCKET_MODE)
         self._socket_path = path
 
@@ -252,22 +268,13 @@ class Membrane:
         return self.finish_record
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._writers) >= self.max_connections:
+            await self._turn_away(writer)
+            return
         self._writers.add(writer)
         try:
-            while True:
-                try:
-                    line = await reader.readuntil(b"\n")
-                except asyncio.IncompleteReadError:
-                    break  # closed, perhaps mid-line: a partial request is never acted on
-                except asyncio.LimitOverrunError:
-                    size, complete = await _drain_line(reader)
-                    writer.write(self.refuse_oversize(size))
-                    await writer.drain()
-                    if not complete:
-                        break
-                    continue
-                writer.write(self.handle_line(line))
-                await writer.drain()
+            await self._serve_lines(LineReader(reader, max_line=MAX_FRAME,
+                                               line_seconds=self.line_seconds), writer)
         except (ConnectionError, OSError):
             pass  # the cell went away; nothing to answer
         except Exception as err:  # one connection's failure stays its own
@@ -279,17 +286,40 @@ class Membrane:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def _serve_lines(self, lines: LineReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                item = await lines.next()
+            except LineTimedOut:
+                writer.write(self._refuse_stalled())
+                await writer.drain()
+                return
+            if item is None:
+                return  # closed, perhaps mid-line: a partial request is never acted on
+            if isinstance(item, Oversize):
+                writer.write(self.refuse_oversize(item.size))
+                await writer.drain()
+                if not item.complete:
+                    return
+                continue
+            writer.write(self.handle_line(item))
+            await writer.drain()
 
-async def _drain_line(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Discard the rest of an over-long line. (bytes discarded, whether a newline ended it)."""
-    dropped = 0
-    while True:
-        try:
-            tail = await reader.readuntil(b"\n")
-            return dropped + len(tail) - 1, True
-        except asyncio.LimitOverrunError as err:
-            chunk = await reader.readexactly(max(err.consumed, 1))
-            dropped += len(chunk)
-        except asyncio.IncompleteReadError as err:
-            return dropped + len(err.partial), False
+    async def _turn_away(self, writer: asyncio.StreamWriter) -> None:
+        """One 429 line for a connection over the limit, then close it. Each connection
+        may pin up to a frame of host memory; a cell needs one (the SDK's)."""
+        reason = f"too many connections to this membrane (at most {self.max_connections})"
+        self._audit("connection", None, ok=False, code=429, reason=reason)
+        with contextlib.suppress(Exception):
+            writer.write(encode_error(None, 429, reason, "too_many_connections"))
+            await asyncio.wait_for(writer.drain(), 1)
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
 
+    def _refuse_stalled(self) -> bytes:
+        """The answer (and audit row) for a line left incomplete past the deadline; the
+        connection is then closed, and the partial line is never acted on."""
+        reason = f"frame not completed within {self.line_seconds:g} s; connection closed"
+        self._audit("frame", None, ok=False, code=400, reason=reason)
+        return encode_error(None, 400, reason, "frame_timeout")
