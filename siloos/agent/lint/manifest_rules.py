@@ -11,14 +11,17 @@ from typing import Any
 
 from siloos.agent.document import short
 from siloos.agent.lint import mdscan
-from siloos.agent.lint.base import WARNING, AgentUnit, Hit, LintContext, Rule
+from siloos.agent.lint.base import WARNING, AgentUnit, DocumentUnit, Hit, LintContext, Rule
+from siloos.agent.lint.keys import (
+    RequiredDescriptionRule,
+    RequiredKeyRule,
+    RequiredNameRule,
+    check_name_value,
+)
 from siloos.agent.manifest import (
-    DESCRIPTION_MAX,
     HUMAN,
     LIMIT_MAX,
     MANIFEST_KEYS,
-    NAME_MAX,
-    NAME_RE,
     REQUIRED_SECTIONS,
     SEMVER_RE,
 )
@@ -32,29 +35,6 @@ def _hit(unit: AgentUnit, line: int, message: str) -> Hit:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_name_value(value: Any, what: str = "name") -> str | None:
-    """Why `value` is not a valid Agent Skills name, or None when it is."""
-    if not isinstance(value, str):
-        return f"{what} must be a string, got {short(value)}"
-    if not 1 <= len(value) <= NAME_MAX:
-        return f"{what} must be 1..{NAME_MAX} characters, got {len(value)}"
-    if not NAME_RE.match(value):
-        return (f"{what} {short(value)} must be lowercase letters and digits with single "
-                "hyphens inside (no leading, trailing or double hyphen)")
-    return None
-
-
-def check_description_value(value: Any) -> str | None:
-    """Why `value` is not a valid description (1..1024 characters), or None."""
-    if not isinstance(value, str):
-        return f"description must be a string, got {short(value)}"
-    if not value.strip():
-        return "description must not be empty"
-    if len(value) > DESCRIPTION_MAX:
-        return f"description must be at most {DESCRIPTION_MAX} characters, got {len(value)}"
-    return None
 
 
 class ManifestMissing(Rule):
@@ -92,22 +72,11 @@ class ManifestFrontmatter(Rule):
             yield _hit(unit, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
 
 
-class ManifestName(Rule):
+class ManifestName(RequiredNameRule):
     id = "SILO102"
     summary = "name is missing or breaks the Agent Skills naming rules"
     unit = "agent"
     blocking = True
-
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        if "name" not in data:
-            yield _hit(unit, 1, "missing required key `name`")
-            return
-        problem = check_name_value(data["name"])
-        if problem:
-            yield _hit(unit, unit.line_of("name"), problem)
 
 
 class ManifestNameMatchesFolder(Rule):
@@ -123,42 +92,25 @@ class ManifestNameMatchesFolder(Rule):
                        f"name {short(name)} must equal the folder name {unit.dir.name!r}")
 
 
-class ManifestDescription(Rule):
+class ManifestDescription(RequiredDescriptionRule):
     id = "SILO104"
     summary = "description is missing, empty or longer than 1024 characters"
     unit = "agent"
     blocking = True
 
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        if "description" not in data:
-            yield _hit(unit, 1, "missing required key `description`")
-            return
-        problem = check_description_value(data["description"])
-        if problem:
-            yield _hit(unit, unit.line_of("description"), problem)
 
-
-class ManifestVersion(Rule):
+class ManifestVersion(RequiredKeyRule):
     id = "SILO105"
     summary = "version is missing or not a semantic version (1.0.0)"
     unit = "agent"
     blocking = True
+    key = "version"
 
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        if "version" not in data:
-            yield _hit(unit, 1, "missing required key `version`")
-            return
-        version = data["version"]
-        if not isinstance(version, str) or not SEMVER_RE.match(version):
-            yield _hit(unit, unit.line_of("version"),
-                       f"version {short(version)} must be a semantic version like 1.0.0 "
-                       "(quote it if YAML reads it as a number)")
+    def check_value(self, value: Any, unit: DocumentUnit) -> str | None:
+        if isinstance(value, str) and SEMVER_RE.match(value):
+            return None
+        return (f"version {short(value)} must be a semantic version like 1.0.0 "
+                "(quote it if YAML reads it as a number)")
 
 
 class ManifestModel(Rule):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from siloos.agent.document import short
 from siloos.agent.lint import mdscan
 from siloos.agent.lint.base import WARNING, Hit, LintContext, ProcedureUnit, Rule
-from siloos.agent.lint.manifest_rules import check_description_value, check_name_value
+from siloos.agent.lint.keys import RequiredDescriptionRule, RequiredNameRule
 from siloos.agent.manifest import PROCEDURE_KEYS
 
 #: A code span that names a tool: `refunds.issue` or `refunds.issue(order, amount)`.
@@ -56,40 +56,18 @@ class ProcedureFrontmatter(Rule):
             yield Hit(unit.path, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
 
 
-class ProcedureName(Rule):
+class ProcedureName(RequiredNameRule):
     id = "SILO202"
     summary = "procedure name is missing or not lowercase-hyphenated (1..64 characters)"
     unit = "procedure"
     blocking = True
 
-    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        if "name" not in data:
-            yield Hit(unit.path, 1, "missing required key `name`")
-            return
-        problem = check_name_value(data["name"])
-        if problem:
-            yield Hit(unit.path, unit.line_of("name"), problem)
 
-
-class ProcedureDescription(Rule):
+class ProcedureDescription(RequiredDescriptionRule):
     id = "SILO203"
     summary = "procedure description is missing, empty or longer than 1024 characters"
     unit = "procedure"
     blocking = True
-
-    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        if "description" not in data:
-            yield Hit(unit.path, 1, "missing required key `description`")
-            return
-        problem = check_description_value(data["description"])
-        if problem:
-            yield Hit(unit.path, unit.line_of("description"), problem)
 
 
 class ProcedureUsesShape(Rule):

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from siloos.agent.document import short
-from siloos.agent.lint.base import WARNING, Hit, LintContext, Rule, WorkflowUnit
-from siloos.agent.lint.manifest_rules import check_description_value, check_name_value
+from siloos.agent.lint.base import WARNING, DocumentUnit, Hit, LintContext, Rule, WorkflowUnit
+from siloos.agent.lint.keys import RequiredDescriptionRule, RequiredNameRule, check_name_value
 from siloos.agent.manifest import LIMIT_MAX
 
 WORKFLOW_KEYS = frozenset({"name", "description", "stages", "max_redirects", "on_error"})
@@ -64,41 +64,22 @@ class WorkflowFile(Rule):
             yield Hit(unit.path, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
 
 
-class WorkflowName(Rule):
+class WorkflowName(RequiredNameRule):
     id = "SILO602"
     summary = "workflow name is missing, badly formed, or differs from the file name"
     unit = "workflow"
 
-    def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        if "name" not in data:
-            yield Hit(unit.path, 1, "missing required key `name`")
-            return
-        problem = check_name_value(data["name"])
-        if problem:
-            yield Hit(unit.path, unit.line_of("name"), problem)
-        elif data["name"] != unit.path.stem:
-            yield Hit(unit.path, unit.line_of("name"), f"name {data['name']!r} must equal the "
-                                                    f"file name {unit.path.stem!r}")
+    def check_value(self, value: Any, unit: DocumentUnit) -> str | None:
+        problem = super().check_value(value, unit)
+        if problem is None and value != unit.file.stem:
+            return f"name {value!r} must equal the file name {unit.file.stem!r}"
+        return problem
 
 
-class WorkflowDescription(Rule):
+class WorkflowDescription(RequiredDescriptionRule):
     id = "SILO603"
     summary = "workflow description is missing, empty or longer than 1024 characters"
     unit = "workflow"
-
-    def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        if "description" not in data:
-            yield Hit(unit.path, 1, "missing required key `description`")
-            return
-        problem = check_description_value(data["description"])
-        if problem:
-            yield Hit(unit.path, unit.line_of("description"), problem)
 
 
 class WorkflowStages(Rule):

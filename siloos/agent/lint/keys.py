@@ -1,0 +1,80 @@
+"""Rule shapes for frontmatter keys, shared by AGENT.md, procedures and workflows.
+
+Every frontmatter rule starts the same way: no mapping to check means nothing to say
+(the file-level rule reports a missing or broken document), and a finding about a key
+points at the line the key sits on. The shapes here hold that once, so a rule states only
+its key and what is wrong with the value. The name and description checks live here too:
+all three kinds of document follow the Agent Skills rules for them.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from siloos.agent.document import short
+from siloos.agent.lint.base import DocumentUnit, Hit, LintContext, Rule
+from siloos.agent.manifest import DESCRIPTION_MAX, NAME_MAX, NAME_RE
+
+
+def check_name_value(value: Any, what: str = "name") -> str | None:
+    """Why `value` is not a valid Agent Skills name, or None when it is."""
+    if not isinstance(value, str):
+        return f"{what} must be a string, got {short(value)}"
+    if not 1 <= len(value) <= NAME_MAX:
+        return f"{what} must be 1..{NAME_MAX} characters, got {len(value)}"
+    if not NAME_RE.match(value):
+        return (f"{what} {short(value)} must be lowercase letters and digits with single "
+                "hyphens inside (no leading, trailing or double hyphen)")
+    return None
+
+
+def check_description_value(value: Any) -> str | None:
+    """Why `value` is not a valid description (1..1024 characters), or None."""
+    if not isinstance(value, str):
+        return f"description must be a string, got {short(value)}"
+    if not value.strip():
+        return "description must not be empty"
+    if len(value) > DESCRIPTION_MAX:
+        return f"description must be at most {DESCRIPTION_MAX} characters, got {len(value)}"
+    return None
+
+
+class RequiredKeyRule(Rule):
+    """A key the document must have: missing is reported at line 1, a bad value at its key."""
+
+    key: ClassVar[str]
+
+    def check(self, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None:
+            return
+        if self.key not in data:
+            yield Hit(unit.file, 1, f"missing required key `{self.key}`")
+            return
+        problem = self.check_value(data[self.key], unit)
+        if problem:
+            yield Hit(unit.file, unit.line_of(self.key), problem)
+
+    @abstractmethod
+    def check_value(self, value: Any, unit: DocumentUnit) -> str | None:
+        """Why the key's value is wrong, or None when it is fine."""
+
+
+class RequiredNameRule(RequiredKeyRule):
+    """`name` must be present and follow the Agent Skills naming rules."""
+
+    key = "name"
+
+    def check_value(self, value: Any, unit: DocumentUnit) -> str | None:
+        return check_name_value(value)
+
+
+class RequiredDescriptionRule(RequiredKeyRule):
+    """`description` must be present, non-empty and at most 1024 characters."""
+
+    key = "description"
+
+    def check_value(self, value: Any, unit: DocumentUnit) -> str | None:
+        return check_description_value(value)
