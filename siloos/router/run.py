@@ -10,6 +10,7 @@ queue; 500 → abort. Every followed 301/302 counts as a redirect; one more than
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ class RunResult:
 def resolve_agent(rt: Runtime, ref: Path) -> tuple[Agent, str]:
     """Load an agent folder or a `.silo` pack; returns the agent and its pack digest."""
     if ref.is_file() and ref.suffix == ".silo":
-        digest = hashlib.sha256(ref.read_bytes()).hexdigest()
+        digest = _file_sha256(ref)
         dest = rt.workspace.packs_dir / digest
         agent_dir = _unpacked(ref, dest)
         return _load(rt, agent_dir), digest
@@ -76,13 +77,28 @@ def _load(rt: Runtime, agent_dir: Path) -> Agent:
     return replace(agent, limits=limits)
 
 
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file read in chunks (a pack may be large; never hold it whole)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _unpacked(pack: Path, dest: Path) -> Path:
+    """The pack unpacked under `.silo/packs/<digest>/` (once per digest)."""
     if dest.is_dir():
         found = [p for p in dest.iterdir() if p.is_dir()]
         if len(found) == 1:
             return found[0]
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return unpack(pack, dest)
+    try:
+        return unpack(pack, dest)
+    except BaseException:
+        # A refused pack leaves nothing behind (unpack already removed what it wrote).
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
 
 
 def outcomes_for(agent: Agent) -> dict[str, str]:
