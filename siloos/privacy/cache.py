@@ -19,6 +19,7 @@ What keeps it safe:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from siloos.privacy.vault import Vault
 
@@ -46,22 +47,37 @@ class TokenCache:
 
     def tokenize(self, value: str, kind: str, scope: str) -> str:
         """The token of `value` in `scope` (minted and stored by the vault on first use)."""
+        return self.tokenize_many([(value, kind)], scope)[0]
+
+    def lookup(self, value: str, kind: str, scope: str) -> str | None:
+        """The remembered (so stored) token of `value` in `scope`, or None: never mints."""
         entries = self._by_scope.get(scope)
-        if entries is not None:
-            token = entries.get((kind, value))
-            if token is not None:
-                return token
-        token = self.vault.tokenize(value, kind, scope)  # raises on any failure: not cached
+        return None if entries is None else entries.get((kind, value))
+
+    def tokenize_many(self, items: Sequence[tuple[str, str]], scope: str) -> list[str]:
+        """Tokens for (value, kind) pairs, in order; the values not remembered yet are
+        minted by the vault in one batch (`Vault.tokenize_many`)."""
+        entries = self._by_scope.get(scope) or {}
+        found = [entries.get((kind, value)) for value, kind in items]
+        missing = list(dict.fromkeys(
+            item for item, token in zip(items, found, strict=True) if token is None
+        ))
+        if not missing:
+            return found  # type: ignore[return-value]
+        minted = self.vault.tokenize_many(missing, scope)  # raises on failure: not cached
         with self._lock:
             entries = self._by_scope.get(scope)
             if entries is None:
                 if len(self._by_scope) >= self.scopes:
                     del self._by_scope[next(iter(self._by_scope))]
                 entries = self._by_scope[scope] = {}
-            elif len(entries) >= self.per_scope:
-                del entries[next(iter(entries))]
-            entries[(kind, value)] = token
-        return token
+            for (value, kind), token in zip(missing, minted, strict=True):
+                if len(entries) >= self.per_scope:
+                    del entries[next(iter(entries))]
+                entries[(kind, value)] = token
+        fresh = dict(zip(missing, minted, strict=True))
+        return [token or fresh[(value, kind)]
+                for (value, kind), token in zip(items, found, strict=True)]
 
     def __len__(self) -> int:
         with self._lock:

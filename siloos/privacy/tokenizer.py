@@ -61,22 +61,46 @@ class Tokenizer:
             spans += [Span(m.start(), m.end(), "token") for m in TOKEN_RE.finditer(text)]
         return [s for s in merge_spans_preferring_tokens(spans) if s.kind != "token"]
 
-    def tokenize_text(self, text: str, scope: str) -> str:
-        """`text` with every detected value replaced by its token in `scope`."""
+    def tokenize_text(self, text: str, scope: str, *, mint: bool = True) -> str:
+        """`text` with every detected value replaced by its token in `scope`.
+
+        `mint` says where the text comes from. True (the system of record: exit results,
+        intake, the customer's own message): every new value is stored in the vault, so it
+        can be hydrated and is matched in every spelling from then on. False (text a cell
+        or a model produced: notes, summaries, replies, logs): values already in the vault
+        get their stored token, and a new value gets the token it *would* have
+        (`Vault.token_for`, deterministic) with nothing stored, so it reads the same
+        everywhere in the scope but can never be resolved (fail closed: `TokenOutOfScope`)
+        and never joins the scope's known values.
+        """
         if not isinstance(text, str):
             raise SiloError("only text can be scanned for personal data")
         if not text:
             return text
-        result, padded = self._replace_once(text, scope)
+        result, padded = self._replace_once(text, scope, mint)
         # Padding a glued token with a space can expose a value that was glued to it
         # ("Ann0412345678"): scan again until nothing changes (tokens are never re-tokenized).
         for _ in range(3):
             if not padded:
                 break
-            result, padded = self._replace_once(result, scope)
+            result, padded = self._replace_once(result, scope, mint)
         return result
 
-    def _replace_once(self, text: str, scope: str) -> tuple[str, bool]:
+    def _tokens_for(self, spans: list[Span], text: str, scope: str, mint: bool) -> list[str]:
+        """The token of every span, in order: a known value's own, else minted in one
+        batch (`mint`), else the unstored deterministic token."""
+        wanted = [(text[s.start : s.end], s.kind) for s in spans if s.token is None]
+        if not wanted:
+            return [s.token for s in spans]  # type: ignore[misc]
+        if mint:
+            fresh = iter(self._tokens.tokenize_many(wanted, scope))
+        else:
+            lookup, token_for = self._tokens.lookup, self.vault.token_for
+            fresh = iter([lookup(value, kind, scope) or token_for(value, kind, scope)
+                          for value, kind in wanted])
+        return [s.token if s.token is not None else next(fresh) for s in spans]
+
+    def _replace_once(self, text: str, scope: str, mint: bool = True) -> tuple[str, bool]:
         spans = self.find_spans(text, scope)
         if not spans:
             return text, False
@@ -84,11 +108,9 @@ class Tokenizer:
         out: list[str] = []
         cursor = 0
         size = len(text)
-        tokenize = self._tokens.tokenize
-        for span in spans:
+        for span, token in zip(spans, self._tokens_for(spans, text, scope, mint), strict=True):
             start, end = span.start, span.end
             out.append(text[cursor:start])
-            token = span.token or tokenize(text[start:end], span.kind, scope)
             # A token glued to a word or number would not read as a token again: pad it.
             if start > 0 and _is_word_char(text[start - 1]):
                 token = " " + token
@@ -101,15 +123,51 @@ class Tokenizer:
         out.append(text[cursor:])
         return "".join(out), padded
 
-    def tokenize_any(self, obj: Any, scope: str) -> Any:
-        """Every string in a JSON-like value free-text scanned; dict keys untouched."""
+    def tokenize_any(self, obj: Any, scope: str, *, mint: bool = True) -> Any:
+        """Every string in a JSON-like value free-text scanned, dict keys included; an
+        integer that is one of the scope's known values (a phone as a number) becomes its
+        token. `mint` as in `tokenize_text`. Keys that collapse to one key are all kept
+        (`_put_key`)."""
+        return self._any(obj, scope, mint, {})
+
+    def _any(self, obj: Any, scope: str, mint: bool, keys: dict[Any, Any]) -> Any:
         if isinstance(obj, str):
-            return self.tokenize_text(obj, scope)
+            return self.tokenize_text(obj, scope, mint=mint)
         if isinstance(obj, Mapping):
-            return {key: self.tokenize_any(value, scope) for key, value in obj.items()}
+            result: dict[Any, Any] = {}
+            for key, value in obj.items():
+                _put_key(result, self._key(key, scope, mint, keys),
+                         self._any(value, scope, mint, keys))
+            return result
         if isinstance(obj, (list, tuple)):
-            return [self.tokenize_any(item, scope) for item in obj]
-        return obj
+            return [self._any(item, scope, mint, keys) for item in obj]
+        return self._known_int(obj, scope)
+
+    def _key(self, key: Any, scope: str, mint: bool, memo: dict[Any, Any]) -> Any:
+        """A dict key, scanned like any value (remembered per call: keys repeat)."""
+        slot = (type(key), key)  # 1 and True are one dict key, but not one value
+        done = memo.get(slot)
+        if done is None:
+            if isinstance(key, str):
+                done = self.tokenize_text(key, scope, mint=mint) if key else key
+            else:
+                done = self._known_int(key, scope)
+            memo[slot] = done
+        return done
+
+    def _known_int(self, value: Any, scope: str) -> Any:
+        """`value`, or the token of the known value it spells (a phone, card or id written
+        as a JSON number). Only integers: bools are flags and floats are amounts."""
+        if type(value) is not int or -1000 < value < 1000:
+            return value  # shorter than any value the known-value detector matches
+        known = self._known_detector(scope)
+        digits = str(value)
+        # A phone with its country code loses its "+" as a number: try it with one too.
+        for text in (digits, "+" + digits) if value > 0 else (digits,):
+            for span in known.find(text):
+                if span.token is not None and span.start == 0 and span.end == len(text):
+                    return span.token
+        return value
 
     # ------------------------------------------------------------ by schema
 
@@ -132,36 +190,40 @@ class Tokenizer:
 
     def tokenize_record(self, obj: Any, pii: Mapping[str, str], scope: str) -> Any:
         """Fields named in `pii` (in dicts at any depth, lists of dicts too) become tokens of
-        their declared type; every other string is then free-text scanned."""
+        their declared type; every other string, dict keys included, is then free-text
+        scanned, and integers are checked against the known values (as in `tokenize_any`)."""
         unknown = sorted(set(pii.values()) - set(token_types()))
         if unknown:
             raise SiloError(f"unknown PII type(s) in schema: {', '.join(unknown)}")
-        return self._record(obj, pii, scope)
+        return self._record(obj, pii, scope, {})
 
-    def _record(self, obj: Any, pii: Mapping[str, str], scope: str) -> Any:
+    def _record(self, obj: Any, pii: Mapping[str, str], scope: str, keys: dict) -> Any:
         if isinstance(obj, Mapping):
-            result = {}
+            result: dict[Any, Any] = {}
             for key, value in obj.items():
                 if key in pii and isinstance(value, Mapping):
                     # A nested object under a PII-named key is a record of its own.
-                    result[key] = self._record(value, pii, scope)
+                    done = self._record(value, pii, scope, keys)
                 elif key in pii and isinstance(value, (list, tuple)):
-                    result[key] = [
-                        self._record(v, pii, scope)
+                    done = [
+                        self._record(v, pii, scope, keys)
                         if isinstance(v, (Mapping, list, tuple))
                         else self.tokenize_value(v, pii[key], scope)
                         for v in value
                     ]
                 elif key in pii:
-                    result[key] = self.tokenize_value(value, pii[key], scope)
+                    done = self.tokenize_value(value, pii[key], scope)
                 else:
-                    result[key] = self._record(value, pii, scope)
+                    done = self._record(value, pii, scope, keys)
+                # The schema names fields by their real key; the key itself is then scanned
+                # like any text (an exit may index rows by a customer's email).
+                _put_key(result, self._key(key, scope, True, keys), done)
             return result
         if isinstance(obj, (list, tuple)):
-            return [self._record(item, pii, scope) for item in obj]
+            return [self._record(item, pii, scope, keys) for item in obj]
         if isinstance(obj, str):
             return self.tokenize_text(obj, scope)
-        return obj
+        return self._known_int(obj, scope)
 
     def load_known(self, record: Mapping[str, Any], pii: Mapping[str, str], scope: str) -> dict:
         """Put a customer record's PII fields into the vault (at intake, before any message
@@ -207,6 +269,24 @@ class Tokenizer:
         if isinstance(obj, (list, tuple)):
             return [self.resolve_tokens(item, scope, only=only) for item in obj]
         return obj
+
+
+def _put_key(result: dict[Any, Any], key: Any, value: Any) -> None:
+    """`result[key] = value`, never over an entry already there.
+
+    Two real keys can become one tokenized key (the same address spelled in two cases).
+    Dropping either entry would lose data silently, and merging them into a list would
+    change the value's shape; so the first keeps the key and each later one gets the key
+    with `#2`, `#3`, ... appended, in the order the entries came (deterministic). A token
+    followed by `#` still reads as that token.
+    """
+    if key not in result:
+        result[key] = value
+        return
+    n = 2
+    while f"{key}#{n}" in result:
+        n += 1
+    result[f"{key}#{n}"] = value
 
 
 def merge_spans_preferring_tokens(spans: list[Span]) -> list[Span]:

@@ -24,6 +24,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 NONCE_BYTES = 12
+# Parameters per `IN (...)` read-back (SQLite allows 999 in old builds).
+_SQL_BATCH = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vault_scopes (
@@ -147,28 +150,47 @@ class Vault:
 
     def tokenize(self, value: str, kind: str, scope: str) -> str:
         """Store `value` (encrypted) under its deterministic token in `scope`; return the token."""
-        token = self.token_for(value, kind, scope)
-        if token in self._minted:
-            return token  # rows are never deleted: once stored, always stored
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, value.encode("utf-8"), self._aad(token, scope))
+        return self.tokenize_many([(value, kind)], scope)[0]
+
+    def tokenize_many(self, items: Sequence[tuple[str, str]], scope: str) -> list[str]:
+        """`tokenize` for several (value, kind) pairs, stored in one transaction.
+
+        One INSERT OR IGNORE batch, one read-back and one commit however many values: a
+        long text names hundreds of new values, and a commit per value (an fsync on a
+        file database) would cost more than finding them. Returns the tokens in order.
+        """
+        tokens = [self.token_for(value, kind, scope) for value, kind in items]
+        fresh: dict[str, tuple] = {}
+        for (value, kind), token in zip(items, tokens, strict=True):
+            if token in self._minted or token in fresh:
+                continue  # rows are never deleted: once stored, always stored
+            nonce = os.urandom(NONCE_BYTES)
+            sealed = self._aead.encrypt(nonce, value.encode("utf-8"), self._aad(token, scope))
+            fresh[token] = (token, scope, kind, nonce, sealed, time.time())
+        if not fresh:
+            return tokens
         with self._lock:
             was = self._conn.in_transaction
-            self._conn.execute(
+            self._conn.executemany(
                 "INSERT OR IGNORE INTO vault_entries(token, scope, kind, nonce, ciphertext,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (token, scope, kind, nonce, sealed, time.time()),
+                list(fresh.values()),
             )
             self._commit_if_ours(was)
-            row = self._conn.execute(
-                "SELECT scope FROM vault_entries WHERE token = ?", (token,)
-            ).fetchone()
-        if row is None or row[0] != scope:
+            stored: dict[str, str] = {}
+            batch = list(fresh)
+            for at in range(0, len(batch), _SQL_BATCH):
+                part = batch[at : at + _SQL_BATCH]
+                marks = ",".join("?" * len(part))
+                stored.update(self._conn.execute(
+                    f"SELECT token, scope FROM vault_entries WHERE token IN ({marks})", part
+                ).fetchall())
+        if any(stored.get(token) != scope for token in fresh):
             # An 80-bit id collision across scopes; refuse rather than alias two values.
             raise VaultIntegrityError()
         with self._lock:
-            self._minted.add(token)
-        return token
+            self._minted.update(fresh)
+        return tokens
 
     @staticmethod
     def _aad(token: str, scope: str) -> bytes:
