@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import siloos.agent.pack as pack_mod
-from siloos.agent.pack import MAX_EXTENDED_HEADER_BYTES, pack_agent, unpack
+import siloos.agent.unpack as pack_mod
+from siloos.agent.pack import pack_agent
 from siloos.agent.scaffold import new_agent
+from siloos.agent.unpack import MAX_EXTENDED_HEADER_BYTES, unpack
 from siloos.cli.init import init_workspace
 from siloos.errors import InputError
 from siloos.workspace import Workspace

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from siloos.agent.pack import pack_agent, unpack
+from siloos.agent.pack import pack_agent
 from siloos.agent.scaffold import new_agent
+from siloos.agent.unpack import unpack
 from siloos.cli.init import init_workspace
 from siloos.errors import InputError, UsageError
 from siloos.workspace import Workspace
@@ -126,7 +127,7 @@ def test_missing_pack_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_oversized_pack_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import siloos.agent.pack as pack_mod
+    import siloos.agent.unpack as pack_mod
 
     monkeypatch.setattr(pack_mod, "MAX_TOTAL_BYTES", 10)
     pack = make_tar(tmp_path / "big.silo", [folder("agent-x"), reg("agent-x/a.md", b"y" * 64)])

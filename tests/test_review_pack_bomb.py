@@ -14,7 +14,7 @@ import tarfile
 import tracemalloc
 from pathlib import Path
 
-from siloos.agent.pack import MAX_TOTAL_BYTES, unpack
+from siloos.agent.unpack import MAX_TOTAL_BYTES, unpack
 
 PAX_BYTES = 160 * 1024 * 1024
 BLOCK = 512
