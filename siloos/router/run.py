@@ -17,7 +17,8 @@ from typing import Any
 
 from siloos.agent.loader import load_agent
 from siloos.agent.manifest import Agent
-from siloos.agent.pack import agent_digest, unpack
+from siloos.agent.pack import agent_digest
+from siloos.agent.unpack import unpack
 from siloos.errors import SiloError, UsageError
 from siloos.keys import mint_hop_base_key
 from siloos.router.hop import HopOutcome, HopRequest, run_hop
