@@ -220,6 +220,19 @@ class KnownValueDetector:
             ]
         # Longer values first, so a full name wins over one of its parts at the same start.
         self._text_entries.sort(key=lambda e: -e.width)
+        # Entries by the needle their anchor is looked for with (bytes in the folded text,
+        # str in the lowered one; None: no anchor, searched everywhere), in entry order.
+        groups: dict[bytes | str, list[int]] = {}
+        unanchored: list[int] = []
+        for index, entry in enumerate(self._text_entries):
+            needle = entry.folded_anchor or entry.anchor
+            if needle is None:
+                unanchored.append(index)
+            else:
+                groups.setdefault(needle, []).append(index)
+        self._anchor_groups: list[tuple[bytes | str | None, list[int]]] = [
+            *groups.items(), *((None, [index]) for index in unanchored)
+        ]
 
     def _search(self, entry: _Entry, text: str, lo: int, hi: int, out: list[Span]) -> None:
         for candidate in entry.regex.finditer(text, max(0, lo), min(len(text), hi)):
@@ -239,23 +252,35 @@ class KnownValueDetector:
         ):
             self._find_digits(text, view.loose_number_runs, spans)
         if self._text_entries:
-            folded = view.folded  # None exactly when lowering would move offsets
-            for entry in self._text_entries:
-                # The folded bytes when the anchor is plain ASCII, else the lowered text
-                # (both are None exactly when lowering would move offsets).
-                haystack: bytes | str | None = folded if entry.folded_anchor else view.lowered
-                if haystack is None or entry.anchor is None:
-                    self._search(entry, text, 0, len(text), spans)
-                    continue
-                needle = entry.folded_anchor or entry.anchor
-                hit = haystack.find(needle)  # type: ignore[arg-type]
-                last = -1
-                while hit != -1:
-                    lo = max(hit - entry.width, last - entry.width)
-                    self._search(entry, text, lo, hit + entry.width, spans)
-                    last = hit + entry.width
-                    hit = haystack.find(needle, hit + 1)  # type: ignore[arg-type]
+            self._find_text(view, spans)
         return _dedupe(spans)
+
+    def _find_text(self, view: ScanText, spans: list[Span]) -> None:
+        """Text entries, found around each hit of their anchor; entries sharing an anchor
+        (a name and its first name, an address and its street) share one `find` pass."""
+        text = view.text
+        folded = view.folded  # None exactly when lowering would move offsets
+        lowered = view.lowered
+        found: list[list[Span]] = [[] for _ in self._text_entries]
+        for needle, members in self._anchor_groups:
+            # The folded bytes when the anchor is plain ASCII, else the lowered text (both
+            # are None exactly when lowering would move offsets).
+            haystack: bytes | str | None = folded if isinstance(needle, bytes) else lowered
+            if haystack is None or needle is None:
+                for index in members:
+                    self._search(self._text_entries[index], text, 0, len(text), found[index])
+                continue
+            last = dict.fromkeys(members, -1)
+            hit = haystack.find(needle)  # type: ignore[arg-type]
+            while hit != -1:
+                for index in members:
+                    entry = self._text_entries[index]
+                    lo = max(hit - entry.width, last[index] - entry.width)
+                    self._search(entry, text, lo, hit + entry.width, found[index])
+                    last[index] = hit + entry.width
+                hit = haystack.find(needle, hit + 1)  # type: ignore[arg-type]
+        for entry_spans in found:  # in entry order, as `_dedupe` keeps the first of a tie
+            spans.extend(entry_spans)
 
     def _find_digits(self, text: str, runs: list[tuple[int, int]], spans: list[Span]) -> None:
         by_key = self._by_digit_key

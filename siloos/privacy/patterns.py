@@ -543,10 +543,13 @@ class PatternDetector:
         if self._dob:
             spans.extend(find_dates_of_birth(text, view))
         if self._numbers or self._iban:
-            self._find_numbers(text, view.number_runs, spans)
+            self._find_numbers(text, view.number_runs, spans, view.digit_shape)
         return merge_spans(spans)
 
-    def _find_numbers(self, text: str, runs: list[tuple[int, int]], spans: list[Span]) -> None:
+    def _find_numbers(
+        self, text: str, runs: list[tuple[int, int]], spans: list[Span],
+        shape: bytes | None = None,
+    ) -> None:
         """Every number kind, looked for in each run of digits that could hold it.
 
         Work is skipped only where it cannot change the merged result: a run that an IBAN,
@@ -579,7 +582,10 @@ class PatternDetector:
                     continue
             if start > 0 and text[start - 1] in "+(":
                 start -= 1  # "+61 …", "(02) …" belong to the number
-            digits = len(chunk) - sum(map(chunk.count, " ().-/"))
+            if shape is not None:  # every digit reads "0" there: one C call
+                digits = shape.count(b"0", start, end)
+            else:
+                digits = len(chunk) - sum(map(chunk.count, " ().-/"))
             if want_card and digits >= 12:
                 cards = find_cards(text, start, end)
                 spans.extend(cards)
@@ -602,8 +608,8 @@ class PatternDetector:
 
 # Every id `find_national_ids` reports has one of these shapes, with no digit either side.
 _ID_SHAPE_RE = re.compile(r"(?<!\d)(?:\d{9}|\d{3} \d{3} \d{3}|\d{3}([- ])\d{2}\1\d{4})(?!\d)")
-_LEADING_ZERO_RE = re.compile(r"(?<!\d)0")
-_NANP_RUN_RE = re.compile(r"(?<!\d)\d{3}\D+\d{3}\D+\d{4}(?!\d)")
+# Inside a run: a "+" or "(", a number starting with 0, or the North American 3-3-4 shape.
+_PHONE_MARK_RE = re.compile(r"[+(]|(?<!\d)0|(?<!\d)\d{3}\D+\d{3}\D+\d{4}(?!\d)")
 
 
 def _phone_possible(text: str, start: int, end: int) -> bool:
@@ -614,12 +620,8 @@ def _phone_possible(text: str, start: int, end: int) -> bool:
     characters before it — and any such word lies before the run's start, as a run holds
     no letters. Each test here is looser than the one it stands for.
     """
-    chunk = text[start:end]
     return (
-        "+" in chunk
-        or "(" in chunk
-        or _LEADING_ZERO_RE.search(text, start, end) is not None
-        or _NANP_RUN_RE.search(text, start, end) is not None
+        _PHONE_MARK_RE.search(text, start, end) is not None
         or _PHONE_WORDS_RE.search(text, max(0, start - 32), start) is not None
     )
 

@@ -14,8 +14,10 @@ from typing import Any, Protocol
 
 # Runs of digits with the separators numbers are written with (space only between groups).
 NUMBER_RUN_RE = re.compile(r"\d(?:[\d ().\-/]*\d)?")
-# The same runs in `ScanText.folded`, where every digit is ASCII (when the text's are).
-_NUMBER_RUN_BYTES_RE = re.compile(rb"[0-9](?:[0-9 ().\-/]*[0-9])?")
+# The same runs in `ScanText.digit_shape`, where every digit reads `0`: a pattern starting
+# with a literal is searched for at C speed (memchr), one starting with a class is not.
+_NUMBER_RUN_SHAPE_RE = re.compile(rb"0(?:[0 ().\-/]*0)?")
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 # Beyond this many non-ASCII characters, checking each for a digit costs more than it saves.
 _NON_ASCII_CHECK_LIMIT = 20_000
 # The characters that may join two such runs into one "loose" run (any whitespace too).
@@ -26,7 +28,7 @@ class ScanText:
     """A text plus the shared passes over it (computed on first use, then reused)."""
 
     __slots__ = ("_folded", "_folded_done", "_loose_runs", "_lowered", "_lowered_done", "_runs",
-                 "text")
+                 "_shape", "_shape_done", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -36,15 +38,29 @@ class ScanText:
         self._lowered_done = False
         self._folded: bytes | None = None
         self._folded_done = False
+        self._shape: bytes | None = None
+        self._shape_done = False
+
+    @property
+    def digit_shape(self) -> bytes | None:
+        """`folded` with every digit turned into ``0`` (offsets kept), or None when some
+        character outside ASCII is a digit (`\\d` would see it, ``0`` would not) or when
+        `folded` is None. ``digit_shape.count(b"0", i, j)`` counts the digits in a slice."""
+        if not self._shape_done:
+            folded = self.folded
+            if folded is not None and self._only_ascii_digits(folded):
+                self._shape = folded.translate(_DIGITS_TO_ZERO)
+            self._shape_done = True
+        return self._shape
 
     @property
     def number_runs(self) -> list[tuple[int, int]]:
         """(start, end) of every match of `NUMBER_RUN_RE`, in order."""
         if self._runs is None:
-            folded = self.folded
-            if folded is not None and self._only_ascii_digits(folded):
+            shape = self.digit_shape
+            if shape is not None:
                 # Same matches, found faster in one byte per character.
-                self._runs = [m.span() for m in _NUMBER_RUN_BYTES_RE.finditer(folded)]
+                self._runs = list(map(re.Match.span, _NUMBER_RUN_SHAPE_RE.finditer(shape)))
             else:
                 self._runs = [m.span() for m in NUMBER_RUN_RE.finditer(self.text)]
         return self._runs
