@@ -78,3 +78,68 @@ class RequiredDescriptionRule(RequiredKeyRule):
 
     def check_value(self, value: Any, unit: DocumentUnit) -> str | None:
         return check_description_value(value)
+
+
+class OptionalKeyRule(Rule):
+    """A key that may be absent or null; when it is set, `check_value` inspects it."""
+
+    key: ClassVar[str]
+
+    def check(self, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        data = unit.data
+        if data is None or data.get(self.key) is None:
+            return
+        yield from self.check_value(data[self.key], unit, ctx)
+
+    @abstractmethod
+    def check_value(self, value: Any, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        """One Hit per problem with the (non-null) value."""
+
+
+class NonEmptyStringRule(OptionalKeyRule):
+    """An optional key whose value, when set, must be a non-blank string."""
+
+    def check_value(self, value: Any, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if not isinstance(value, str) or not value.strip():
+            yield Hit(unit.file, unit.line_of(self.key),
+                      f"{self.key} must be a non-empty string, got {short(value)}")
+
+
+class MappingKeyRule(OptionalKeyRule):
+    """An optional mapping: not a mapping is reported at the key, a bad entry at the entry."""
+
+    #: The finding when the value is not a mapping at all.
+    not_a_mapping: ClassVar[str]
+
+    def check_value(self, value: Any, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if not isinstance(value, dict):
+            yield Hit(unit.file, unit.line_of(self.key), self.not_a_mapping)
+            return
+        for entry, item in value.items():
+            problem = self.entry_problem(entry, item, ctx)
+            if problem:
+                yield Hit(unit.file, unit.line_of(self.key, str(entry)), problem)
+
+    @abstractmethod
+    def entry_problem(self, entry: Any, item: Any, ctx: LintContext) -> str | None:
+        """What is wrong with one `entry: item` of the mapping, or None."""
+
+
+class ListKeyRule(OptionalKeyRule):
+    """An optional list: not a list is reported at the key, a bad item at the item."""
+
+    #: The finding when the value is not a list at all.
+    not_a_list: ClassVar[str]
+
+    def check_value(self, value: Any, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if not isinstance(value, list):
+            yield Hit(unit.file, unit.line_of(self.key), self.not_a_list)
+            return
+        for index, item in enumerate(value):
+            problem = self.item_problem(item)
+            if problem:
+                yield Hit(unit.file, unit.line_of(self.key, index), problem)
+
+    @abstractmethod
+    def item_problem(self, item: Any) -> str | None:
+        """What is wrong with one item of the list, or None."""

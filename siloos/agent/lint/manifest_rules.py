@@ -13,6 +13,9 @@ from siloos.agent.document import short
 from siloos.agent.lint import mdscan
 from siloos.agent.lint.base import WARNING, AgentUnit, DocumentUnit, Hit, LintContext, Rule
 from siloos.agent.lint.keys import (
+    ListKeyRule,
+    MappingKeyRule,
+    NonEmptyStringRule,
     RequiredDescriptionRule,
     RequiredKeyRule,
     RequiredNameRule,
@@ -113,46 +116,30 @@ class ManifestVersion(RequiredKeyRule):
                 "(quote it if YAML reads it as a number)")
 
 
-class ManifestModel(Rule):
+class ManifestModel(NonEmptyStringRule):
     id = "SILO106"
     summary = "model is not a non-empty string"
     unit = "agent"
     blocking = True
-
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None or "model" not in data or data["model"] is None:
-            return
-        model = data["model"]
-        if not isinstance(model, str) or not model.strip():
-            yield _hit(unit, unit.line_of("model"),
-                       f"model must be a non-empty string, got {short(model)}")
+    key = "model"
 
 
-class CapabilityExits(Rule):
+class CapabilityExits(MappingKeyRule):
     id = "SILO107"
     summary = "capabilities is not a mapping of registered exit names to constraint mappings"
     unit = "agent"
     blocking = True
+    key = "capabilities"
+    not_a_mapping = "capabilities must be a mapping of exit names to constraints"
 
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None or data.get("capabilities") is None:
-            return
-        caps = data["capabilities"]
-        if not isinstance(caps, dict):
-            yield _hit(unit, unit.line_of("capabilities"),
-                       "capabilities must be a mapping of exit names to constraints")
-            return
-        for name, constraints in caps.items():
-            line = unit.line_of("capabilities", str(name))
-            if not isinstance(name, str) or name not in ctx.registry:
-                known = ", ".join(ctx.registry.names())
-                yield _hit(unit, line, f"capability {short(name)} names no registered exit "
-                                       f"(known: {known})")
-            elif constraints is not None and not isinstance(constraints, dict):
-                yield _hit(unit, line, f"capability {name!r} must map to constraints "
-                                       f"(use {{}} for none), got {short(constraints)}")
+    def entry_problem(self, entry: Any, item: Any, ctx: LintContext) -> str | None:
+        if not isinstance(entry, str) or entry not in ctx.registry:
+            known = ", ".join(ctx.registry.names())
+            return f"capability {short(entry)} names no registered exit (known: {known})"
+        if item is not None and not isinstance(item, dict):
+            return (f"capability {entry!r} must map to constraints (use {{}} for none), "
+                    f"got {short(item)}")
+        return None
 
 
 def _constraint_items(unit: AgentUnit, ctx: LintContext) -> Iterator[tuple[str, str, Any, int]]:
@@ -218,49 +205,32 @@ class EmailTemplatesExist(Rule):
                                        f"templates/{name}.md")
 
 
-class ManifestLimits(Rule):
+class ManifestLimits(MappingKeyRule):
     id = "SILO111"
     summary = "limits has an unknown key or a value that is not a positive integer"
     unit = "agent"
     blocking = True
+    key = "limits"
+    not_a_mapping = "limits must be a mapping"
 
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None or data.get("limits") is None:
-            return
-        limits = data["limits"]
-        if not isinstance(limits, dict):
-            yield _hit(unit, unit.line_of("limits"), "limits must be a mapping")
-            return
-        for key, value in limits.items():
-            line = unit.line_of("limits", str(key))
-            if key not in DEFAULT_LIMITS:
-                yield _hit(unit, line, f"unknown limit {short(key)} "
-                                       f"(known: {', '.join(DEFAULT_LIMITS)})")
-            elif not _is_int(value) or not 1 <= value <= LIMIT_MAX:
-                yield _hit(unit, line, f"limit {key} must be an integer from 1 to "
-                                       f"{LIMIT_MAX}, got {short(value)}")
+    def entry_problem(self, entry: Any, item: Any, ctx: LintContext) -> str | None:
+        if entry not in DEFAULT_LIMITS:
+            return f"unknown limit {short(entry)} (known: {', '.join(DEFAULT_LIMITS)})"
+        if not _is_int(item) or not 1 <= item <= LIMIT_MAX:
+            return f"limit {entry} must be an integer from 1 to {LIMIT_MAX}, got {short(item)}"
+        return None
 
 
-class EscalateToShape(Rule):
+class EscalateToShape(ListKeyRule):
     id = "SILO112"
     summary = "escalate_to is not a list of agent names or `human`"
     unit = "agent"
     blocking = True
+    key = "escalate_to"
+    not_a_list = "escalate_to must be a list of agent names or `human`"
 
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None or data.get("escalate_to") is None:
-            return
-        targets = data["escalate_to"]
-        if not isinstance(targets, list):
-            yield _hit(unit, unit.line_of("escalate_to"),
-                       "escalate_to must be a list of agent names or `human`")
-            return
-        for index, target in enumerate(targets):
-            problem = check_name_value(target, "escalate_to target")
-            if problem:
-                yield _hit(unit, unit.line_of("escalate_to", index), problem)
+    def item_problem(self, item: Any) -> str | None:
+        return check_name_value(item, "escalate_to target")
 
 
 class EscalateToExists(Rule):

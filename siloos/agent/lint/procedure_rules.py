@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from siloos.agent.document import short
 from siloos.agent.lint import mdscan
 from siloos.agent.lint.base import WARNING, Hit, LintContext, ProcedureUnit, Rule
-from siloos.agent.lint.keys import RequiredDescriptionRule, RequiredNameRule
+from siloos.agent.lint.keys import (
+    ListKeyRule,
+    NonEmptyStringRule,
+    RequiredDescriptionRule,
+    RequiredNameRule,
+)
 from siloos.agent.manifest import PROCEDURE_KEYS
 
 #: A code span that names a tool: `refunds.issue` or `refunds.issue(order, amount)`.
@@ -70,40 +76,26 @@ class ProcedureDescription(RequiredDescriptionRule):
     blocking = True
 
 
-class ProcedureUsesShape(Rule):
+class ProcedureUsesShape(ListKeyRule):
     id = "SILO204"
     summary = "procedure `uses` is not a list of exit names"
     unit = "procedure"
     blocking = True
+    key = "uses"
+    not_a_list = "uses must be a list of exit names"
 
-    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None or data.get("uses") is None:
-            return
-        uses = data["uses"]
-        if not isinstance(uses, list):
-            yield Hit(unit.path, unit.line_of("uses"), "uses must be a list of exit names")
-            return
-        for index, name in enumerate(uses):
-            if not isinstance(name, str):
-                yield Hit(unit.path, unit.line_of("uses", index),
-                          f"uses entry must be an exit name, got {short(name)}")
+    def item_problem(self, item: Any) -> str | None:
+        if isinstance(item, str):
+            return None
+        return f"uses entry must be an exit name, got {short(item)}"
 
 
-class ProcedureWhen(Rule):
+class ProcedureWhen(NonEmptyStringRule):
     id = "SILO205"
     summary = "procedure `when` is not a non-empty string"
     unit = "procedure"
     blocking = True
-
-    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None or data.get("when") is None:
-            return
-        when = data["when"]
-        if not isinstance(when, str) or not when.strip():
-            yield Hit(unit.path, unit.line_of("when"),
-                      f"when must be a non-empty string, got {short(when)}")
+    key = "when"
 
 
 class ProcedureUsesRegistered(Rule):

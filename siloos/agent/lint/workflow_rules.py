@@ -14,7 +14,12 @@ from typing import Any
 
 from siloos.agent.document import short
 from siloos.agent.lint.base import WARNING, DocumentUnit, Hit, LintContext, Rule, WorkflowUnit
-from siloos.agent.lint.keys import RequiredDescriptionRule, RequiredNameRule, check_name_value
+from siloos.agent.lint.keys import (
+    MappingKeyRule,
+    RequiredDescriptionRule,
+    RequiredNameRule,
+    check_name_value,
+)
 from siloos.agent.manifest import LIMIT_MAX
 
 WORKFLOW_KEYS = frozenset({"name", "description", "stages", "max_redirects", "on_error"})
@@ -169,27 +174,18 @@ class WorkflowMaxRedirects(Rule):
                               f"stage {index + 1}: {problem}")
 
 
-class WorkflowOnError(Rule):
+class WorkflowOnError(MappingKeyRule):
     id = "SILO608"
     summary = "on_error is not a map of 400/500 to a human pool, an agent or `abort`"
     unit = "workflow"
+    key = "on_error"
+    not_a_mapping = "on_error must map 400/500 to targets"
 
-    def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None or data.get("on_error") is None:
-            return
-        on_error = data["on_error"]
-        if not isinstance(on_error, dict):
-            yield Hit(unit.path, unit.line_of("on_error"), "on_error must map 400/500 to targets")
-            return
-        for key, target in on_error.items():
-            line = unit.line_of("on_error", str(key))
-            if str(key) not in ON_ERROR_KEYS:
-                yield Hit(unit.path, line, f"on_error key {short(key)} must be 400 or 500")
-                continue
-            problem = _target_problem(target, ctx, abort_ok=True)
-            if problem:
-                yield Hit(unit.path, line, f"on_error {key}: {problem}")
+    def entry_problem(self, entry: Any, item: Any, ctx: LintContext) -> str | None:
+        if str(entry) not in ON_ERROR_KEYS:
+            return f"on_error key {short(entry)} must be 400 or 500"
+        problem = _target_problem(item, ctx, abort_ok=True)
+        return f"on_error {entry}: {problem}" if problem else None
 
 
 class WorkflowNarrow(Rule):
