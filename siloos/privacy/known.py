@@ -260,12 +260,11 @@ class KnownValueDetector:
         (a name and its first name, an address and its street) share one `find` pass."""
         text = view.text
         folded = view.folded  # None exactly when lowering would move offsets
-        lowered = view.lowered
         found: list[list[Span]] = [[] for _ in self._text_entries]
         for needle, members in self._anchor_groups:
             # The folded bytes when the anchor is plain ASCII, else the lowered text (both
             # are None exactly when lowering would move offsets).
-            haystack: bytes | str | None = folded if isinstance(needle, bytes) else lowered
+            haystack: bytes | str | None = folded if isinstance(needle, bytes) else view.lowered
             if haystack is None or needle is None:
                 for index in members:
                     self._search(self._text_entries[index], text, 0, len(text), found[index])

@@ -93,10 +93,28 @@ _PHONE_SHAPE_RE = re.compile(
         \d+(?:[ .\-]\d+)*$""",
     re.X,
 )
-_PHONE_WORDS_RE = re.compile(
-    r"(?i)\b(?:phone|ph|tel|telephone|mobile|mob|cell|cellphone|call|text|sms|whatsapp|fax"
-    r"|number|contact|ring|reach|dial|landline|handy|telefon|nummer)\b"
-)
+_PHONE_WORDS = (
+    "phone ph tel telephone mobile mob cell cellphone call text sms whatsapp fax number contact"
+    " ring reach dial landline handy telefon nummer"
+).split()
+_PHONE_WORDS_RE = re.compile(r"(?i)\b(?:" + "|".join(_PHONE_WORDS) + r")\b")
+_PHONE_WORD_SET = frozenset(word.encode("ascii") for word in _PHONE_WORDS)
+_FOLDED_WORD_RE = re.compile(rb"[a-z0-9_]+")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _phone_word_before(text: str, start: int, folded: bytes | None, width: int = 32) -> bool:
+    """`_PHONE_WORDS_RE.search(text, start - width, start)`, answered from the folded text
+    (`ScanText.folded` or its `digit_shape`: lowercase ASCII, offsets kept) when it can
+    be: the window's whole words, looked up in a set. A ``?`` in the window (a character
+    outside ASCII, which may be a letter or fold like one) sends it to the regex."""
+    lo = max(0, start - width)
+    if folded is None or folded.find(b"?", max(0, lo - 1), start) != -1:
+        return _PHONE_WORDS_RE.search(text, lo, start) is not None
+    words = _FOLDED_WORD_RE.findall(folded, lo, start)
+    if words and 0 < lo < start and folded[lo - 1] in _WORD_BYTES and folded[lo] in _WORD_BYTES:
+        words = words[1:]  # a word cut by the window's start is no whole word
+    return not _PHONE_WORD_SET.isdisjoint(words)
 _DATE_SHAPES = {(4, 2, 2), (2, 2, 4), (1, 2, 4), (2, 1, 4), (1, 1, 4), (2, 2, 2)}
 
 
@@ -599,7 +617,7 @@ class PatternDetector:
             for kind, recognizer, min_digits in others:
                 if digits < min_digits:
                     continue
-                if kind == "phone" and not _phone_possible(text, start, end):
+                if kind == "phone" and not _phone_possible(text, start, end, shape):
                     continue
                 if kind == "ssn" and _ID_SHAPE_RE.search(text, start, end) is None:
                     continue
@@ -612,7 +630,7 @@ _ID_SHAPE_RE = re.compile(r"(?<!\d)(?:\d{9}|\d{3} \d{3} \d{3}|\d{3}([- ])\d{2}\1
 _PHONE_MARK_RE = re.compile(r"[+(]|(?<!\d)0|(?<!\d)\d{3}\D+\d{3}\D+\d{4}(?!\d)")
 
 
-def _phone_possible(text: str, start: int, end: int) -> bool:
+def _phone_possible(text: str, start: int, end: int, folded: bytes | None = None) -> bool:
     """False only when no phone `find_phones` could report lies in the run `text[start:end]`.
 
     `_phone_ok` accepts a number only with a country code (`+`, `00`), an area code in
@@ -622,7 +640,7 @@ def _phone_possible(text: str, start: int, end: int) -> bool:
     """
     return (
         _PHONE_MARK_RE.search(text, start, end) is not None
-        or _PHONE_WORDS_RE.search(text, max(0, start - 32), start) is not None
+        or _phone_word_before(text, start, folded)
     )
 
 
