@@ -8,7 +8,7 @@ check is strongest: checksummed numbers before shapes).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Lower number wins a tie between equally long overlapping spans.
 KIND_PRIORITY: dict[str, int] = {
@@ -17,12 +17,13 @@ KIND_PRIORITY: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """`text[start:end]` is personal data of token type `kind`.
 
     `token` is set when the span is a value already in the vault (known-value match), so
-    the tokenizer reuses that exact token whatever spelling the text used.
+    the tokenizer reuses that exact token whatever spelling the text used. A named tuple
+    (immutable, hashable) rather than a frozen dataclass: a long text makes tens of
+    thousands of spans, and a tuple is made three times faster.
     """
 
     start: int

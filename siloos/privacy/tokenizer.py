@@ -55,8 +55,13 @@ class Tokenizer:
     def find_spans(self, text: str, scope: str) -> list[Span]:
         """The spans `tokenize_text` would replace (existing tokens are never re-tokenized)."""
         view = ScanText(text)  # digit runs and the lowered text, computed once for both
-        spans = find_in(self.detector, view) + self._known_detector(scope).find(view)
-        if "_tk_" in text:
+        found = find_in(self.detector, view)
+        known = self._known_detector(scope).find(view)
+        has_tokens = "_tk_" in text
+        if not known and not has_tokens and isinstance(self.detector, PatternDetector):
+            return found  # already merged (and so sorted, without overlaps): nothing to add
+        spans = found + known
+        if has_tokens:
             # Existing tokens win every overlap: a token is already safe and must stay intact.
             spans += [Span(m.start(), m.end(), "token") for m in TOKEN_RE.finditer(text)]
         return [s for s in merge_spans_preferring_tokens(spans) if s.kind != "token"]
@@ -96,8 +101,11 @@ class Tokenizer:
             fresh = iter(self._tokens.tokenize_many(wanted, scope))
         else:
             lookup, token_for = self._tokens.lookup, self.vault.token_for
-            fresh = iter([lookup(value, kind, scope) or token_for(value, kind, scope)
-                          for value, kind in wanted])
+            seen: dict[tuple[str, str], str] = {}  # a text names the same values again
+            for item in wanted:
+                if item not in seen:
+                    seen[item] = lookup(*item, scope) or token_for(*item, scope)
+            fresh = iter([seen[item] for item in wanted])
         return [s.token if s.token is not None else next(fresh) for s in spans]
 
     def _replace_once(self, text: str, scope: str, mint: bool = True) -> tuple[str, bool]:
