@@ -24,10 +24,6 @@ from siloos.privacy.vault import TokenOutOfScope, Vault
 _SCALARS = (str, int, float, bool)
 
 
-def _is_word_char(char: str) -> bool:
-    return char.isalnum() or char == "_"
-
-
 class Tokenizer:
     """Tokenizes text and JSON-like values for one vault; resolves tokens back for exits."""
 
@@ -114,21 +110,22 @@ class Tokenizer:
             return text, False
         padded = False
         out: list[str] = []
+        append = out.append
         cursor = 0
         size = len(text)
         for span, token in zip(spans, self._tokens_for(spans, text, scope, mint), strict=True):
             start, end = span.start, span.end
-            out.append(text[cursor:start])
+            append(text[cursor:start])
             # A token glued to a word or number would not read as a token again: pad it.
-            if start > 0 and _is_word_char(text[start - 1]):
+            if start > 0 and ((before := text[start - 1]).isalnum() or before == "_"):
                 token = " " + token
                 padded = True
-            if end < size and _is_word_char(text[end]):
+            if end < size and ((after := text[end]).isalnum() or after == "_"):
                 token += " "
                 padded = True
-            out.append(token)
+            append(token)
             cursor = end
-        out.append(text[cursor:])
+        append(text[cursor:])
         return "".join(out), padded
 
     def tokenize_any(self, obj: Any, scope: str, *, mint: bool = True) -> Any:
