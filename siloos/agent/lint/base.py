@@ -67,6 +67,7 @@ class DocumentUnit(ABC):
     """
 
     doc: Document | None
+    error: DocumentError | None
 
     @property
     @abstractmethod
@@ -171,3 +172,8 @@ class Rule(ABC):
     @abstractmethod
     def check(self, unit: Any, ctx: LintContext) -> Iterator[Hit]:
         """Yield one Hit per problem found in `unit`."""
+
+
+def error_hit(path: Path, error: DocumentError, prefix: str) -> Hit:
+    """The finding for a file that could not be read or parsed, at the error's line if known."""
+    return Hit(path, error.line or 1, f"{prefix}: {error}")

@@ -12,7 +12,7 @@ import ast
 import sys
 from collections.abc import Iterator
 
-from siloos.agent.lint.base import CodeUnit, Hit, LintContext, Rule
+from siloos.agent.lint.base import CodeUnit, Hit, LintContext, Rule, error_hit
 
 #: Standard-library modules that reach the network, start processes or load native code.
 FORBIDDEN_MODULES = frozenset({
@@ -84,7 +84,7 @@ class CodeUnreadable(Rule):
 
     def check(self, unit: CodeUnit, ctx: LintContext) -> Iterator[Hit]:
         if unit.error is not None:
-            yield Hit(unit.path, unit.error.line or 1, f"cannot read: {unit.error}")
+            yield error_hit(unit.path, unit.error, "cannot read")
             return
         try:
             ast.parse(unit.source, filename=str(unit.path))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
-from siloos.agent.document import short
-from siloos.agent.lint.base import DocumentUnit, Hit, LintContext, Rule
+from siloos.agent.document import Document, DocumentError, short
+from siloos.agent.lint.base import WARNING, DocumentUnit, Hit, LintContext, Rule, error_hit
 from siloos.agent.manifest import DESCRIPTION_MAX, NAME_MAX, NAME_RE
 
 
@@ -143,3 +144,52 @@ class ListKeyRule(OptionalKeyRule):
     @abstractmethod
     def item_problem(self, item: Any) -> str | None:
         """What is wrong with one item of the list, or None."""
+
+
+class UnknownKeysRule(Rule):
+    """A warning for each top-level key outside `known` (what validators of the spec reject)."""
+
+    severity = WARNING
+    known: ClassVar[frozenset[str]]
+
+    def check(self, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        for key in unit.data or {}:
+            if key not in self.known:
+                yield Hit(unit.file, unit.line_of(str(key)),
+                          f"unknown frontmatter key {short(key)} "
+                          f"(known: {', '.join(sorted(self.known))})")
+
+
+def duplicate_key_hits(file: Path, doc: Document) -> Iterator[Hit]:
+    """One Hit per repeated key (YAML would silently keep the last one)."""
+    for keypath, line in doc.duplicates:
+        yield Hit(file, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
+
+
+class FrontmatterRule(Rule):
+    """The document-level rule: an unreadable or unparsable file, no frontmatter, frontmatter
+    that is not a mapping, and repeated keys. The key rules stay silent in all these cases.
+    """
+
+    #: Starts the finding for a load error this rule owns.
+    error_prefix: ClassVar[str]
+    #: The finding when the file has no frontmatter at all.
+    missing: ClassVar[str]
+
+    def owns(self, error: DocumentError) -> bool:
+        """Whether this rule reports `error` (another rule may own unreadable files)."""
+        return True
+
+    def check(self, unit: DocumentUnit, ctx: LintContext) -> Iterator[Hit]:
+        if unit.error is not None and self.owns(unit.error):
+            yield error_hit(unit.file, unit.error, self.error_prefix)
+            return
+        doc = unit.doc
+        if doc is None:
+            return
+        if not doc.has_frontmatter:
+            yield Hit(unit.file, 1, self.missing)
+        elif not isinstance(doc.data, dict):
+            yield Hit(unit.file, 2, "frontmatter must be a mapping of keys, got "
+                                    f"{type(doc.data).__name__}")
+        yield from duplicate_key_hits(unit.file, doc)

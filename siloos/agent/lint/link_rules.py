@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from siloos.agent.lint import mdscan
-from siloos.agent.lint.base import Hit, LintContext, MarkdownUnit, Rule
+from siloos.agent.lint.base import Hit, LintContext, MarkdownUnit, Rule, error_hit
 
 ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -50,7 +50,7 @@ class MarkdownUnreadable(Rule):
 
     def check(self, unit: MarkdownUnit, ctx: LintContext) -> Iterator[Hit]:
         if unit.error is not None:
-            yield Hit(unit.path, unit.error.line or 1, f"cannot read markdown: {unit.error}")
+            yield error_hit(unit.path, unit.error, "cannot read markdown")
 
 
 class LinkResolves(Rule):

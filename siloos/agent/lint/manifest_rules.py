@@ -9,16 +9,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from siloos.agent.document import short
+from siloos.agent.document import DocumentError, short
 from siloos.agent.lint import mdscan
-from siloos.agent.lint.base import WARNING, AgentUnit, DocumentUnit, Hit, LintContext, Rule
+from siloos.agent.lint.base import (
+    WARNING,
+    AgentUnit,
+    DocumentUnit,
+    Hit,
+    LintContext,
+    Rule,
+    error_hit,
+)
 from siloos.agent.lint.keys import (
+    FrontmatterRule,
     ListKeyRule,
     MappingKeyRule,
     NonEmptyStringRule,
     RequiredDescriptionRule,
     RequiredKeyRule,
     RequiredNameRule,
+    UnknownKeysRule,
     check_name_value,
 )
 from siloos.agent.manifest import (
@@ -49,30 +59,21 @@ class ManifestMissing(Rule):
     def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
         if unit.error is not None and unit.error.stage == "read":
             if not unit.manifest_path.exists():
-                yield _hit(unit, 1, f"agent folder {unit.dir.name!r} has no AGENT.md")
+                yield Hit(unit.file, 1, f"agent folder {unit.dir.name!r} has no AGENT.md")
             else:
-                yield _hit(unit, unit.error.line or 1, f"cannot read AGENT.md: {unit.error}")
+                yield error_hit(unit.file, unit.error, "cannot read AGENT.md")
 
 
-class ManifestFrontmatter(Rule):
+class ManifestFrontmatter(FrontmatterRule):
     id = "SILO101"
     summary = "AGENT.md frontmatter is missing, not valid YAML, not a mapping, or repeats a key"
     unit = "agent"
     blocking = True
+    error_prefix = "frontmatter"
+    missing = "AGENT.md must start with YAML frontmatter between `---` lines"
 
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        if unit.error is not None and unit.error.stage == "parse":
-            yield _hit(unit, unit.error.line or 1, f"frontmatter: {unit.error}")
-            return
-        if unit.doc is None:
-            return
-        if not unit.doc.has_frontmatter:
-            yield _hit(unit, 1, "AGENT.md must start with YAML frontmatter between `---` lines")
-        elif not isinstance(unit.doc.data, dict):
-            yield _hit(unit, 2, "frontmatter must be a mapping of keys, got "
-                                f"{type(unit.doc.data).__name__}")
-        for keypath, line in unit.doc.duplicates:
-            yield _hit(unit, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
+    def owns(self, error: DocumentError) -> bool:
+        return error.stage == "parse"  # an unreadable AGENT.md is SILO100's
 
 
 class ManifestName(RequiredNameRule):
@@ -254,21 +255,11 @@ class EscalateToExists(Rule):
                                        "the workspace (agents/<name>/AGENT.md) nor `human`")
 
 
-class UnknownManifestKeys(Rule):
+class UnknownManifestKeys(UnknownKeysRule):
     id = "SILO114"
     summary = "unknown top-level frontmatter key (an error with --strict)"
-    severity = WARNING
     unit = "agent"
-
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        for key in data:
-            if key not in MANIFEST_KEYS:
-                yield _hit(unit, unit.line_of(str(key)),
-                           f"unknown frontmatter key {short(key)} "
-                           f"(known: {', '.join(sorted(MANIFEST_KEYS))})")
+    known = MANIFEST_KEYS
 
 
 class BodySections(Rule):

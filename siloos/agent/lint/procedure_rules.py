@@ -14,12 +14,14 @@ from typing import Any
 
 from siloos.agent.document import short
 from siloos.agent.lint import mdscan
-from siloos.agent.lint.base import WARNING, Hit, LintContext, ProcedureUnit, Rule
+from siloos.agent.lint.base import Hit, LintContext, ProcedureUnit, Rule
 from siloos.agent.lint.keys import (
+    FrontmatterRule,
     ListKeyRule,
     NonEmptyStringRule,
     RequiredDescriptionRule,
     RequiredNameRule,
+    UnknownKeysRule,
 )
 from siloos.agent.manifest import PROCEDURE_KEYS
 
@@ -40,26 +42,13 @@ def _uses(unit: ProcedureUnit) -> list[tuple[int, str]] | None:
     return [(i, name) for i, name in enumerate(uses) if isinstance(name, str)]
 
 
-class ProcedureFrontmatter(Rule):
+class ProcedureFrontmatter(FrontmatterRule):
     id = "SILO201"
     summary = "procedure is unreadable, or its frontmatter is missing, invalid or not a mapping"
     unit = "procedure"
     blocking = True
-
-    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        if unit.error is not None:
-            yield Hit(unit.path, unit.error.line or 1, f"procedure: {unit.error}")
-            return
-        if unit.doc is None:
-            return
-        if not unit.doc.has_frontmatter:
-            yield Hit(unit.path, 1, "procedure must start with YAML frontmatter "
-                                    "(name, description, uses, when)")
-        elif not isinstance(unit.doc.data, dict):
-            yield Hit(unit.path, 2, "frontmatter must be a mapping of keys, got "
-                                    f"{type(unit.doc.data).__name__}")
-        for keypath, line in unit.doc.duplicates:
-            yield Hit(unit.path, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
+    error_prefix = "procedure"
+    missing = "procedure must start with YAML frontmatter (name, description, uses, when)"
 
 
 class ProcedureName(RequiredNameRule):
@@ -147,19 +136,11 @@ class ProcedureBodyExits(Rule):
                                            "frontmatter's `uses` does not declare it")
 
 
-class UnknownProcedureKeys(Rule):
+class UnknownProcedureKeys(UnknownKeysRule):
     id = "SILO209"
     summary = "unknown procedure frontmatter key (an error with --strict)"
-    severity = WARNING
     unit = "procedure"
-
-    def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        for key in data or {}:
-            if key not in PROCEDURE_KEYS:
-                yield Hit(unit.path, unit.line_of(str(key)),
-                          f"unknown frontmatter key {short(key)} "
-                          f"(known: {', '.join(sorted(PROCEDURE_KEYS))})")
+    known = PROCEDURE_KEYS
 
 
 RULES: tuple[Rule, ...] = (

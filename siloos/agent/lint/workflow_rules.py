@@ -13,12 +13,21 @@ from collections.abc import Iterator
 from typing import Any
 
 from siloos.agent.document import short
-from siloos.agent.lint.base import WARNING, DocumentUnit, Hit, LintContext, Rule, WorkflowUnit
+from siloos.agent.lint.base import (
+    WARNING,
+    DocumentUnit,
+    Hit,
+    LintContext,
+    Rule,
+    WorkflowUnit,
+    error_hit,
+)
 from siloos.agent.lint.keys import (
     MappingKeyRule,
     RequiredDescriptionRule,
     RequiredNameRule,
     check_name_value,
+    duplicate_key_hits,
 )
 from siloos.agent.manifest import LIMIT_MAX
 
@@ -58,15 +67,14 @@ class WorkflowFile(Rule):
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
         if unit.error is not None:
-            yield Hit(unit.path, unit.error.line or 1, f"workflow: {unit.error}")
+            yield error_hit(unit.file, unit.error, "workflow")
             return
         if unit.doc is None:
             return
         if not isinstance(unit.doc.data, dict):
-            yield Hit(unit.path, 1, "workflow must be a YAML mapping (name, description, "
+            yield Hit(unit.file, 1, "workflow must be a YAML mapping (name, description, "
                                     f"stages), got {type(unit.doc.data).__name__}")
-        for keypath, line in unit.doc.duplicates:
-            yield Hit(unit.path, line, f"duplicate key {'.'.join(map(str, keypath))!r}")
+        yield from duplicate_key_hits(unit.file, unit.doc)
 
 
 class WorkflowName(RequiredNameRule):
