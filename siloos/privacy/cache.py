@@ -58,26 +58,28 @@ class TokenCache:
         """Tokens for (value, kind) pairs, in order; the values not remembered yet are
         minted by the vault in one batch (`Vault.tokenize_many`)."""
         entries = self._by_scope.get(scope) or {}
-        found = [entries.get((kind, value)) for value, kind in items]
-        missing = list(dict.fromkeys(
-            item for item, token in zip(items, found, strict=True) if token is None
-        ))
-        if not missing:
-            return found  # type: ignore[return-value]
-        minted = self.vault.tokenize_many(missing, scope)  # raises on failure: not cached
-        with self._lock:
-            entries = self._by_scope.get(scope)
-            if entries is None:
-                if len(self._by_scope) >= self.scopes:
-                    del self._by_scope[next(iter(self._by_scope))]
-                entries = self._by_scope[scope] = {}
-            for (value, kind), token in zip(missing, minted, strict=True):
-                if len(entries) >= self.per_scope:
-                    del entries[next(iter(entries))]
-                entries[(kind, value)] = token
-        fresh = dict(zip(missing, minted, strict=True))
-        return [token or fresh[(value, kind)]
-                for (value, kind), token in zip(items, found, strict=True)]
+        # A text names the same values again and again: look each distinct one up once.
+        distinct = dict.fromkeys(items)
+        missing = []
+        for value, kind in distinct:
+            token = entries.get((kind, value))
+            if token is None:
+                missing.append((value, kind))
+            distinct[(value, kind)] = token
+        if missing:
+            minted = self.vault.tokenize_many(missing, scope)  # raises on failure: not cached
+            with self._lock:
+                entries = self._by_scope.get(scope)
+                if entries is None:
+                    if len(self._by_scope) >= self.scopes:
+                        del self._by_scope[next(iter(self._by_scope))]
+                    entries = self._by_scope[scope] = {}
+                for (value, kind), token in zip(missing, minted, strict=True):
+                    if len(entries) >= self.per_scope:
+                        del entries[next(iter(entries))]
+                    entries[(kind, value)] = token
+                    distinct[(value, kind)] = token
+        return [distinct[item] for item in items]  # type: ignore[misc]
 
     def __len__(self) -> int:
         with self._lock:

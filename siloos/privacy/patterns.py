@@ -578,16 +578,21 @@ class PatternDetector:
         numbers = self._numbers
         want = {kind for kind, _ in numbers}
         want_card, want_ip = "card" in want, "ip" in want
+        want_phone, want_ssn = "phone" in want, "ssn" in want
+        card_digits, ip_digits = _MIN_DIGITS["card"], _MIN_DIGITS["ip"]
+        phone_digits, ssn_digits = _MIN_DIGITS["phone"], _MIN_DIGITS["ssn"]
         min_run = _MIN_RUN if numbers else len(text) + 1  # no number kinds: IBANs only
         plain_date = _PLAIN_DATE_RE.fullmatch
-        others = [(k, r, _MIN_DIGITS[k]) for k, r in numbers if k not in ("card", "ip")]
+        id_shape = _ID_SHAPE_RE.search
+        size = len(text)
         check_iban = self._iban
         ibans: list[Span] = []  # IBANs found so far that may still cover a later run
+        extend = spans.extend
         for start, end in runs:
             if check_iban and start >= 2 and text[start - 2 : start].isupper():
                 # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
-                found = find_ibans(text, start - 2, min(len(text), start + 48))
-                spans.extend(found)
+                found = find_ibans(text, start - 2, min(size, start + 48))
+                extend(found)
                 ibans.extend(found)
             if end - start < min_run:
                 continue
@@ -604,24 +609,22 @@ class PatternDetector:
                 digits = shape.count(b"0", start, end)
             else:
                 digits = len(chunk) - sum(map(chunk.count, " ().-/"))
-            if want_card and digits >= 12:
+            if want_card and digits >= card_digits:
                 cards = find_cards(text, start, end)
-                spans.extend(cards)
-                if _covers(cards, start, end) and not _extended(text, end):
-                    continue  # a card wins every tie, and nothing else reaches past it
-            if want_ip and digits >= 4 and chunk.count(".") >= 3:
+                if cards:
+                    extend(cards)
+                    if _covers(cards, start, end) and not _extended(text, end):
+                        continue  # a card wins every tie, and nothing else reaches past it
+            if want_ip and digits >= ip_digits and chunk.count(".") >= 3:
                 addresses = find_ipv4(text, start, end)
-                spans.extend(addresses)
-                if _covers(addresses, start, end) and not _extended(text, end):
-                    continue  # dotted: no SSN/TFN spelling has the same extent
-            for kind, recognizer, min_digits in others:
-                if digits < min_digits:
-                    continue
-                if kind == "phone" and not _phone_possible(text, start, end, shape):
-                    continue
-                if kind == "ssn" and _ID_SHAPE_RE.search(text, start, end) is None:
-                    continue
-                spans.extend(recognizer(text, start, end))
+                if addresses:
+                    extend(addresses)
+                    if _covers(addresses, start, end) and not _extended(text, end):
+                        continue  # dotted: no SSN/TFN spelling has the same extent
+            if want_phone and digits >= phone_digits and _phone_possible(text, start, end, shape):
+                extend(find_phones(text, start, end))
+            if want_ssn and digits >= ssn_digits and id_shape(text, start, end) is not None:
+                extend(find_national_ids(text, start, end))
 
 
 # Every id `find_national_ids` reports has one of these shapes, with no digit either side.
