@@ -6,6 +6,7 @@ refuses); the others are advice for authors and a gate for `silo pack`.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,12 +39,9 @@ from siloos.agent.manifest import (
     REQUIRED_SECTIONS,
     SEMVER_RE,
 )
+from siloos.exits import ExitSpec
 from siloos.exits.templates import TEMPLATE_NAME, template_path
 from siloos.workspace import DEFAULT_LIMITS
-
-
-def _hit(unit: AgentUnit, line: int, message: str) -> Hit:
-    return Hit(unit.manifest_path, line, message)
 
 
 def _is_int(value: Any) -> bool:
@@ -92,8 +90,8 @@ class ManifestNameMatchesFolder(Rule):
         data = unit.data
         name = data.get("name") if data is not None else None
         if isinstance(name, str) and name != unit.dir.name:
-            yield _hit(unit, unit.line_of("name"),
-                       f"name {short(name)} must equal the folder name {unit.dir.name!r}")
+            yield Hit(unit.file, unit.line_of("name"),
+                      f"name {short(name)} must equal the folder name {unit.dir.name!r}")
 
 
 class ManifestDescription(RequiredDescriptionRule):
@@ -152,37 +150,47 @@ def _constraint_items(unit: AgentUnit, ctx: LintContext) -> Iterator[tuple[str, 
                 yield name, key, value, unit.line_of("capabilities", name, str(key))
 
 
-class ConstraintKeys(Rule):
-    id = "SILO108"
-    summary = "a capability sets a constraint its exit does not declare"
-    unit = "agent"
-    blocking = True
+class _ConstraintRule(Rule):
+    """A check of each `key: value` constraint a capability sets on a registered exit."""
 
-    def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
-        for name, key, _value, line in _constraint_items(unit, ctx):
-            spec = ctx.registry.get(name)
-            if spec is not None and key not in spec.constraints:
-                declared = ", ".join(sorted(spec.constraints)) or "none"
-                yield _hit(unit, line, f"{name}: unknown constraint {short(key)} "
-                                       f"(the exit declares: {declared})")
-
-
-class ConstraintTypes(Rule):
-    id = "SILO109"
-    summary = "a constraint value has the wrong type for its rule"
     unit = "agent"
     blocking = True
 
     def check(self, unit: AgentUnit, ctx: LintContext) -> Iterator[Hit]:
         for name, key, value, line in _constraint_items(unit, ctx):
             spec = ctx.registry.get(name)
-            constraint = spec.constraints.get(key) if spec is not None else None
-            if constraint is None or constraint.value_ok(value):
-                continue
-            expected = {"<=": "a number", ">=": "a number",
-                        "in": "a list of strings or numbers"}.get(constraint.rule,
-                                                                  "a string, number or boolean")
-            yield _hit(unit, line, f"{name}: {key} must be {expected}, got {short(value)}")
+            problem = self.constraint_problem(spec, name, key, value) if spec is not None else None
+            if problem:
+                yield Hit(unit.file, line, problem)
+
+    @abstractmethod
+    def constraint_problem(self, spec: ExitSpec, name: str, key: str, value: Any) -> str | None:
+        """What is wrong with constraint `key: value` on exit `name`, or None."""
+
+
+class ConstraintKeys(_ConstraintRule):
+    id = "SILO108"
+    summary = "a capability sets a constraint its exit does not declare"
+
+    def constraint_problem(self, spec: ExitSpec, name: str, key: str, value: Any) -> str | None:
+        if key in spec.constraints:
+            return None
+        declared = ", ".join(sorted(spec.constraints)) or "none"
+        return f"{name}: unknown constraint {short(key)} (the exit declares: {declared})"
+
+
+class ConstraintTypes(_ConstraintRule):
+    id = "SILO109"
+    summary = "a constraint value has the wrong type for its rule"
+
+    def constraint_problem(self, spec: ExitSpec, name: str, key: str, value: Any) -> str | None:
+        constraint = spec.constraints.get(key)
+        if constraint is None or constraint.value_ok(value):
+            return None
+        expected = {"<=": "a number", ">=": "a number",
+                    "in": "a list of strings or numbers"}.get(constraint.rule,
+                                                              "a string, number or boolean")
+        return f"{name}: {key} must be {expected}, got {short(value)}"
 
 
 class EmailTemplatesExist(Rule):
@@ -199,11 +207,11 @@ class EmailTemplatesExist(Rule):
         for index, name in enumerate(templates):
             line = unit.line_of("capabilities", "email.send", "templates", index)
             if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
-                yield _hit(unit, line, f"email.send: template {short(name)} must be a "
-                                       "lowercase-hyphenated template name")
+                yield Hit(unit.file, line, f"email.send: template {short(name)} must be a "
+                                           "lowercase-hyphenated template name")
             elif not template_path(unit.dir, name).is_file():
-                yield _hit(unit, line, f"email.send: template {name!r} has no file "
-                                       f"templates/{name}.md")
+                yield Hit(unit.file, line, f"email.send: template {name!r} has no file "
+                                           f"templates/{name}.md")
 
 
 class ManifestLimits(MappingKeyRule):
@@ -249,10 +257,10 @@ class EscalateToExists(Rule):
                 continue
             line = unit.line_of("escalate_to", index)
             if target == data.get("name"):
-                yield _hit(unit, line, f"escalate_to names the agent itself ({target!r})")
+                yield Hit(unit.file, line, f"escalate_to names the agent itself ({target!r})")
             elif target not in ctx.known_agents:
-                yield _hit(unit, line, f"escalate_to target {target!r} is not an agent of "
-                                       "the workspace (agents/<name>/AGENT.md) nor `human`")
+                yield Hit(unit.file, line, f"escalate_to target {target!r} is not an agent of "
+                                           "the workspace (agents/<name>/AGENT.md) nor `human`")
 
 
 class UnknownManifestKeys(UnknownKeysRule):
@@ -279,8 +287,8 @@ class BodySections(Rule):
         }
         missing = [s for s in REQUIRED_SECTIONS if s.lower() not in headings]
         if missing:
-            yield _hit(unit, unit.doc.body_line,
-                       f"AGENT.md body has no section heading for: {', '.join(missing)}")
+            yield Hit(unit.file, unit.doc.body_line,
+                      f"AGENT.md body has no section heading for: {', '.join(missing)}")
 
 
 class MainMissing(Rule):
