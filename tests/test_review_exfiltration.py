@@ -17,7 +17,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from test_membrane_support import AGENT, CAPS, CUSTOMER, LIMITS, Hop, make_hop
 
 from siloos.keys.mint import mint_task_key
@@ -128,9 +127,6 @@ def test_finish_summary_cannot_launder_a_recipient_for_the_next_hop(tmp_path: Pa
     assert_nothing_left_for_anyone_else(second)
 
 
-@pytest.mark.xfail(strict=True, reason="REVIEW: every note, summary and model reply mints "
-                   "vault rows in the customer's scope with no budget: the customer's "
-                   "known-value set grows without bound, across tasks")
 def test_cell_text_does_not_grow_the_customers_vault(tmp_path: Path) -> None:
     hop = make_hop(tmp_path)
     before = hop.vault.known_version(hop.scope)[0]

@@ -210,7 +210,7 @@ class Execute:
             if real:
                 text = text.replace(real, token)
         try:
-            return self.tokenizer.tokenize_text(text, ex.session.scope)
+            return self.tokenizer.tokenize_text(text, ex.session.scope, mint=False)
         except Exception:  # if it cannot be cleaned it is not shown
             return "refused"
 
@@ -221,9 +221,13 @@ class TokenizeResult:
 
     name = "tokenize_result"
 
-    def __init__(self, tokenizer: TokenizerPort, *, by_schema: bool = True) -> None:
+    def __init__(self, tokenizer: TokenizerPort, *, by_schema: bool = True,
+                 mint: bool = True) -> None:
         self.tokenizer = tokenizer
         self.by_schema = by_schema
+        # Exit results come from the system of record and may mint; a model's reply is
+        # produced text, shown as tokens but never minted into hydratable vault rows.
+        self.mint = mint
 
     def verify(self, ex: Exchange) -> Verdict:
         if ex.notes.get("replayed"):
@@ -236,7 +240,7 @@ class TokenizeResult:
                 # By schema; the tokenizer also scans every other string as free text.
                 result = self.tokenizer.tokenize_record(result, dict(ex.spec.pii), scope)
             else:
-                result = self.tokenizer.tokenize_any(result, scope)
+                result = self.tokenizer.tokenize_any(result, scope, mint=self.mint)
             result = _mask_known(result, ex.resolved)
             json.dumps(result, allow_nan=False)
         except Exception as err:  # an untokenizable result is never sent
@@ -336,7 +340,7 @@ class LogLlmExchange:
             return PASS
         scope = ex.session.scope
         try:
-            request = self.tokenizer.tokenize_any(dict(ex.args), scope)
+            request = self.tokenizer.tokenize_any(dict(ex.args), scope, mint=False)
             model = str((ex.result or {}).get("model") or ex.args.get("model") or "")
             log.append(task_id=ex.session.task_id, hop=ex.session.hop, agent=ex.session.agent,
                        model=model, request=request, reply=ex.result)

@@ -38,7 +38,9 @@ class RecordNote:
         self.store = store
 
     def verify(self, ex: Exchange) -> Verdict:
-        text = self.tokenizer.tokenize_text(ex.request.fields["text"], ex.session.scope)
+        # The cell's own words: shown as tokens, never minted into hydratable vault rows.
+        text = self.tokenizer.tokenize_text(ex.request.fields["text"], ex.session.scope,
+                                            mint=False)
         self.store.add_event(ex.session.task_id, "note", {"text": text}, hop=ex.session.hop)
         ex.result = {}
         return PASS
@@ -95,8 +97,11 @@ class EndHop:
         fields, scope = ex.request.fields, ex.session.scope
         record = {
             "status": fields["status"],
-            "summary": self.tokenizer.tokenize_any(dict(fields.get("summary") or {}), scope),
-            "output": self.tokenizer.tokenize_any(dict(fields.get("output") or {}), scope),
+            # The cell's own words (they become the next hop's history): never minted.
+            "summary": self.tokenizer.tokenize_any(dict(fields.get("summary") or {}), scope,
+                                                   mint=False),
+            "output": self.tokenizer.tokenize_any(dict(fields.get("output") or {}), scope,
+                                                  mint=False),
             "redirect": fields.get("redirect"),
         }
         self.store.revoke(ex.task.jti, task_id=ex.session.task_id, hop=ex.session.hop,

@@ -75,7 +75,7 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             actions.Execute(w.services, w.tokenizer),
             actions.CheckLlmReply(),
             actions.CountLlmUsage(w.counters, w.store),
-            actions.TokenizeResult(w.tokenizer, by_schema=False),
+            actions.TokenizeResult(w.tokenizer, by_schema=False, mint=False),
             actions.LogLlmExchange(w.services, w.tokenizer),
         ]),
     }

@@ -190,10 +190,11 @@ class Membrane:
             if is_token(text):
                 return text
             if len(text) > _SCAN_MEMO_TEXT:
-                return self.tokenizer.tokenize_text(text, scope)
+                return self.tokenizer.tokenize_text(text, scope, mint=False)
             done = self._scan_memo.get(text)
             if done is None:
-                done = self._scan_memo[text] = self.tokenizer.tokenize_text(text, scope)
+                done = self._scan_memo[text] = self.tokenizer.tokenize_text(
+                    text, scope, mint=False)
             return done
 
         def walk(item: Any) -> Any:

@@ -141,8 +141,8 @@ def _outcome(rt: Runtime, req: HopRequest, jti: str, record: dict[str, Any] | No
              result: CellResult | None) -> HopOutcome:
     # Cell output is the agent's own words and may echo anything it was shown; it is only
     # ever shown tokens, but scan it anyway before it is stored or printed.
-    stdout = rt.tokenizer.tokenize_text(result.stdout, req.scope) if result else ""
-    stderr = rt.tokenizer.tokenize_text(result.stderr, req.scope) if result else ""
+    stdout = rt.tokenizer.tokenize_text(result.stdout, req.scope, mint=False) if result else ""
+    stderr = rt.tokenizer.tokenize_text(result.stderr, req.scope, mint=False) if result else ""
     cell_status = result.status if result else "killed"
     out = HopOutcome(hop=req.hop, agent=req.agent.name, status="killed", key_jti=jti,
                      stdout=stdout, stderr=stderr, cell_status=cell_status,

@@ -78,9 +78,9 @@ def _load_known_orders(rt: Runtime, customer: str, scope: str) -> None:
 
 
 def _tokenize_input(rt: Runtime, value: Any, scope: str) -> Any:
-    """`--input` tokenized keys and all: the tokenizer's `tokenize_any` leaves dict keys
-    as they are, but an operator's input may carry a value as a key ({"Jane Roe": …}),
-    and keys are stored and sent into the cell like everything else."""
+    """`--input` tokenized keys and all. An operator's input may carry a value as a key
+    ({"Jane Roe": …}); unlike `tokenize_any`, which keeps colliding keys apart with a
+    suffix, intake refuses them: the operator should say what they meant."""
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
