@@ -1,1 +1,0 @@
-"""siloos.record package."""
