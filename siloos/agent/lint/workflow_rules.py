@@ -9,6 +9,7 @@ pool, an agent, or `abort`). Status keys may be written as numbers or strings.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,6 +48,28 @@ def _stages(unit: WorkflowUnit) -> Iterator[tuple[int, dict[str, Any]]]:
         for index, stage in enumerate(stages):
             if isinstance(stage, dict):
                 yield index, stage
+
+
+#: What a stage check reports: the key path inside the stage, and the message.
+StageProblem = tuple[tuple[str, ...], str]
+
+
+class _StageRule(Rule):
+    """A check of each stage that is a mapping; findings point into the stage and are
+    prefixed with its 1-based number, so a rule says only what is wrong inside one stage.
+    """
+
+    unit = "workflow"
+
+    def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
+        for index, stage in _stages(unit):
+            for keypath, message in self.stage_problems(stage, ctx):
+                yield Hit(unit.file, unit.line_of("stages", index, *keypath),
+                          f"stage {index + 1}: {message}")
+
+    @abstractmethod
+    def stage_problems(self, stage: dict[str, Any], ctx: LintContext) -> Iterator[StageProblem]:
+        """(key path inside the stage, message) for each problem of one stage."""
 
 
 def _target_problem(target: Any, ctx: LintContext, *, abort_ok: bool) -> str | None:
@@ -116,43 +139,34 @@ class WorkflowStages(Rule):
                 yield Hit(unit.path, line, f"stage {index + 1} needs `agent:` naming an agent")
 
 
-class WorkflowStageAgent(Rule):
+class WorkflowStageAgent(_StageRule):
     id = "SILO605"
     summary = "a stage's agent is not an agent of the workspace"
-    unit = "workflow"
 
-    def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        for index, stage in _stages(unit):
-            agent = stage.get("agent")
-            if isinstance(agent, str) and agent not in ctx.known_agents:
-                yield Hit(unit.path, unit.line_of("stages", index, "agent"),
-                          f"stage {index + 1}: agent {agent!r} is not in agents/")
+    def stage_problems(self, stage: dict[str, Any], ctx: LintContext) -> Iterator[StageProblem]:
+        agent = stage.get("agent")
+        if isinstance(agent, str) and agent not in ctx.known_agents:
+            yield ("agent",), f"agent {agent!r} is not in agents/"
 
 
-class WorkflowRedirectTargets(Rule):
+class WorkflowRedirectTargets(_StageRule):
     id = "SILO606"
     summary = "a stage's 301/302 map is malformed or names an unknown target"
-    unit = "workflow"
 
-    def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        for index, stage in _stages(unit):
-            for key, targets in stage.items():
-                if str(key) not in ("301", "302"):
-                    continue
-                line = unit.line_of("stages", index, str(key))
-                if not isinstance(targets, dict):
-                    yield Hit(unit.path, line, f"stage {index + 1}: {key} must map targets "
-                                               "to one-line descriptions")
-                    continue
-                for target, why in targets.items():
-                    tline = unit.line_of("stages", index, str(key), str(target))
-                    problem = _target_problem(target, ctx, abort_ok=False)
-                    if problem:
-                        yield Hit(unit.path, tline, f"stage {index + 1}: {key} {problem}")
-                    if not isinstance(why, str) or not why.strip() or "\n" in why.strip():
-                        yield Hit(unit.path, tline, f"stage {index + 1}: {key} target "
-                                                    f"{short(target)} needs a one-line "
-                                                    "description")
+    def stage_problems(self, stage: dict[str, Any], ctx: LintContext) -> Iterator[StageProblem]:
+        for key, targets in stage.items():
+            if str(key) not in ("301", "302"):
+                continue
+            if not isinstance(targets, dict):
+                yield (str(key),), f"{key} must map targets to one-line descriptions"
+                continue
+            for target, why in targets.items():
+                at = (str(key), str(target))
+                problem = _target_problem(target, ctx, abort_ok=False)
+                if problem:
+                    yield at, f"{key} {problem}"
+                if not isinstance(why, str) or not why.strip() or "\n" in why.strip():
+                    yield at, f"{key} target {short(target)} needs a one-line description"
 
 
 def _redirect_problem(value: Any) -> str | None:
@@ -161,25 +175,23 @@ def _redirect_problem(value: Any) -> str | None:
     return None
 
 
-class WorkflowMaxRedirects(Rule):
+class WorkflowMaxRedirects(_StageRule):
     id = "SILO607"
     summary = "max_redirects (workflow or stage) is not a non-negative integer"
-    unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
+        data = unit.data or {}
         if "max_redirects" in data:
             problem = _redirect_problem(data["max_redirects"])
             if problem:
-                yield Hit(unit.path, unit.line_of("max_redirects"), problem)
-        for index, stage in _stages(unit):
-            if "max_redirects" in stage:
-                problem = _redirect_problem(stage["max_redirects"])
-                if problem:
-                    yield Hit(unit.path, unit.line_of("stages", index, "max_redirects"),
-                              f"stage {index + 1}: {problem}")
+                yield Hit(unit.file, unit.line_of("max_redirects"), problem)
+        yield from super().check(unit, ctx)
+
+    def stage_problems(self, stage: dict[str, Any], ctx: LintContext) -> Iterator[StageProblem]:
+        if "max_redirects" in stage:
+            problem = _redirect_problem(stage["max_redirects"])
+            if problem:
+                yield ("max_redirects",), problem
 
 
 class WorkflowOnError(MappingKeyRule):
@@ -196,63 +208,48 @@ class WorkflowOnError(MappingKeyRule):
         return f"on_error {entry}: {problem}" if problem else None
 
 
-class WorkflowNarrow(Rule):
+class WorkflowNarrow(_StageRule):
     id = "SILO609"
     summary = "a stage's narrow constraints name an unknown exit or a badly typed constraint"
-    unit = "workflow"
 
-    def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        for index, stage in _stages(unit):
-            if stage.get("narrow") is None:
-                continue
-            narrow = stage["narrow"]
-            base = ("stages", index, "narrow")
-            if not isinstance(narrow, dict):
-                yield Hit(unit.path, unit.line_of(*base), f"stage {index + 1}: narrow must map "
-                                                       "exit names to constraints")
-                continue
-            for name, constraints in narrow.items():
-                spec = ctx.registry.get(name) if isinstance(name, str) else None
-                line = unit.line_of(*base, str(name))
-                if spec is None:
-                    yield Hit(unit.path, line, f"stage {index + 1}: narrow names no "
-                                               f"registered exit {short(name)}")
-                    continue
-                if constraints is None:
-                    continue
-                if not isinstance(constraints, dict):
-                    yield Hit(unit.path, line, f"stage {index + 1}: narrow {name} must be "
-                                               "a mapping")
-                    continue
+    def stage_problems(self, stage: dict[str, Any], ctx: LintContext) -> Iterator[StageProblem]:
+        narrow = stage.get("narrow")
+        if narrow is None:
+            return
+        if not isinstance(narrow, dict):
+            yield ("narrow",), "narrow must map exit names to constraints"
+            return
+        for name, constraints in narrow.items():
+            spec = ctx.registry.get(name) if isinstance(name, str) else None
+            if spec is None:
+                yield ("narrow", str(name)), f"narrow names no registered exit {short(name)}"
+            elif constraints is not None and not isinstance(constraints, dict):
+                yield ("narrow", str(name)), f"narrow {name} must be a mapping"
+            elif constraints is not None:
                 for key, value in constraints.items():
                     constraint = spec.constraints.get(key)
-                    kline = unit.line_of(*base, name, str(key))
                     if constraint is None:
-                        yield Hit(unit.path, kline, f"stage {index + 1}: {name} has no "
-                                                    f"constraint {short(key)}")
+                        yield ("narrow", name, str(key)), f"{name} has no constraint {short(key)}"
                     elif not constraint.value_ok(value):
-                        yield Hit(unit.path, kline, f"stage {index + 1}: {name}.{key} has "
-                                                    f"the wrong type ({short(value)})")
+                        yield (("narrow", name, str(key)),
+                               f"{name}.{key} has the wrong type ({short(value)})")
 
 
-class UnknownWorkflowKeys(Rule):
+class UnknownWorkflowKeys(_StageRule):
     id = "SILO610"
     summary = "unknown workflow or stage key (an error with --strict)"
     severity = WARNING
-    unit = "workflow"
 
     def check(self, unit: WorkflowUnit, ctx: LintContext) -> Iterator[Hit]:
-        data = unit.data
-        if data is None:
-            return
-        for key in data:
+        for key in unit.data or {}:
             if str(key) not in WORKFLOW_KEYS:
-                yield Hit(unit.path, unit.line_of(str(key)), f"unknown workflow key {short(key)}")
-        for index, stage in _stages(unit):
-            for key in stage:
-                if str(key) not in STAGE_KEYS:
-                    yield Hit(unit.path, unit.line_of("stages", index, str(key)),
-                              f"stage {index + 1}: unknown key {short(key)}")
+                yield Hit(unit.file, unit.line_of(str(key)), f"unknown workflow key {short(key)}")
+        yield from super().check(unit, ctx)
+
+    def stage_problems(self, stage: dict[str, Any], ctx: LintContext) -> Iterator[StageProblem]:
+        for key in stage:
+            if str(key) not in STAGE_KEYS:
+                yield (str(key),), f"unknown key {short(key)}"
 
 
 RULES: tuple[Rule, ...] = (
