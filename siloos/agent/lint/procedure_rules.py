@@ -42,6 +42,12 @@ def _uses(unit: ProcedureUnit) -> list[tuple[int, str]] | None:
     return [(i, name) for i, name in enumerate(uses) if isinstance(name, str)]
 
 
+def _uses_at(unit: ProcedureUnit) -> Iterator[tuple[str, int]]:
+    """(exit name, line) of each string entry of a well-formed `uses`."""
+    for index, name in _uses(unit) or []:
+        yield name, unit.line_of("uses", index)
+
+
 class ProcedureFrontmatter(FrontmatterRule):
     id = "SILO201"
     summary = "procedure is unreadable, or its frontmatter is missing, invalid or not a mapping"
@@ -93,11 +99,10 @@ class ProcedureUsesRegistered(Rule):
     unit = "procedure"
 
     def check(self, unit: ProcedureUnit, ctx: LintContext) -> Iterator[Hit]:
-        for index, name in _uses(unit) or []:
+        for name, line in _uses_at(unit):
             if name not in ctx.registry:
-                yield Hit(unit.path, unit.line_of("uses", index),
-                          f"uses {name!r}, which is not a registered exit "
-                          f"(known: {', '.join(ctx.registry.names())})")
+                yield Hit(unit.file, line, f"uses {name!r}, which is not a registered exit "
+                                           f"(known: {', '.join(ctx.registry.names())})")
 
 
 class ProcedureUsesSubset(Rule):
@@ -112,11 +117,10 @@ class ProcedureUsesSubset(Rule):
         if caps is None and unit.agent.data is None:
             return  # the manifest itself is broken; SILO1xx says so
         granted = set(caps or {})
-        for index, name in _uses(unit) or []:
+        for name, line in _uses_at(unit):
             if name in ctx.registry and name not in granted:
-                yield Hit(unit.path, unit.line_of("uses", index),
-                          f"uses {name!r}, but agent {unit.agent.dir.name!r} has no such "
-                          "capability")
+                yield Hit(unit.file, line, f"uses {name!r}, but agent {unit.agent.dir.name!r} "
+                                           "has no such capability")
 
 
 class ProcedureBodyExits(Rule):
@@ -132,7 +136,7 @@ class ProcedureBodyExits(Rule):
         for content, line in mdscan.code_spans(unit.doc.body, unit.doc.body_line):
             match = _CALLISH.match(content)
             if match and match.group(1) in ctx.registry and match.group(1) not in declared:
-                yield Hit(unit.path, line, f"body uses `{match.group(1)}` but the "
+                yield Hit(unit.file, line, f"body uses `{match.group(1)}` but the "
                                            "frontmatter's `uses` does not declare it")
 
 

@@ -129,14 +129,14 @@ class WorkflowStages(Rule):
             return
         stages = data.get("stages")
         if not isinstance(stages, list) or not stages:
-            yield Hit(unit.path, unit.line_of("stages"), "stages must be a non-empty list")
+            yield Hit(unit.file, unit.line_of("stages"), "stages must be a non-empty list")
             return
         for index, stage in enumerate(stages):
             line = unit.line_of("stages", index)
             if not isinstance(stage, dict):
-                yield Hit(unit.path, line, f"stage {index + 1} must be a mapping with `agent:`")
+                yield Hit(unit.file, line, f"stage {index + 1} must be a mapping with `agent:`")
             elif not isinstance(stage.get("agent"), str):
-                yield Hit(unit.path, line, f"stage {index + 1} needs `agent:` naming an agent")
+                yield Hit(unit.file, line, f"stage {index + 1} needs `agent:` naming an agent")
 
 
 class WorkflowStageAgent(_StageRule):
