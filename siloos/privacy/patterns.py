@@ -350,12 +350,23 @@ def find_ipv4(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
             continue
         if _VERSION_WORDS_RE.search(text, max(0, start - 10), start):
             continue
-        try:
-            ipaddress.IPv4Address(match[0])
-        except ValueError:
-            continue
-        spans.append(Span(start, end, "ip"))
+        if ipv4_valid(match[0]):
+            spans.append(Span(start, end, "ip"))
     return spans
+
+
+def ipv4_valid(candidate: str) -> bool:
+    """What `ipaddress.IPv4Address` accepts, without its cost (an exception per refusal):
+    four ASCII decimal octets up to 255, no leading zeros."""
+    parts = candidate.split(".")
+    if len(parts) != 4:
+        return False
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3:
+            return False
+        if (part[0] == "0" and len(part) > 1) or int(part) > 255:
+            return False
+    return True
 
 
 def find_ipv6(text: str) -> list[Span]:
@@ -469,6 +480,9 @@ _BIRTH_ANCHORS = tuple(
 )
 
 
+_BIRTH_LEADS = frozenset(b"bdg")
+
+
 def _birth_words(text: str, view: ScanText | None = None) -> list[re.Match[str]]:
     """Birth words, found fast: `find` of a few lowercase anchors in the text folded to
     lowercase ASCII (`ScanText.folded`, offsets kept), each confirmed by the regex."""
@@ -477,8 +491,16 @@ def _birth_words(text: str, view: ScanText | None = None) -> list[re.Match[str]]
         return list(_BIRTH_WORDS_RE.finditer(text))
     found: dict[int, re.Match[str]] = {}
     for anchor in _BIRTH_ANCHORS:
+        # Every anchor but "dob" and "d.o.b" is the suffix right after a birth word's
+        # first letter (b, d or g, folded to b"bdg"). A hit without one ("morning") can
+        # only lead to a word that its own anchor's hit also finds, so it is passed over
+        # before the walk back and the regex.
+        lead = None if anchor[0] == ord("d") else _BIRTH_LEADS
         hit = folded.find(anchor)
         while hit != -1:
+            if lead is not None and (hit == 0 or folded[hit - 1] not in lead):
+                hit = folded.find(anchor, hit + 1)
+                continue
             word_start = hit
             # (lowering never changes whether a character is a letter)
             while word_start > 0 and hit - word_start < 8 and text[word_start - 1].isalpha():
@@ -574,20 +596,21 @@ class PatternDetector:
         a card or an IPv4 address covers whole (and that no phone extension follows) is not
         searched for the other kinds, since whatever they found would lie inside that span
         and merging keeps the covering span (longer, or of a kind that wins the tie).
+        Which kinds a run may hold is decided from its shape alone (`_RunPlan`), once per
+        distinct shape, when the text has a digit shape; else by the same tests on the text.
+        The phone test is `_phone_possible`, split into its shape part (the plan) and its
+        text part (leading zeros, phone words).
         """
         numbers = self._numbers
         want = {kind for kind, _ in numbers}
         want_card, want_ip = "card" in want, "ip" in want
         want_phone, want_ssn = "phone" in want, "ssn" in want
-        card_digits, ip_digits = _MIN_DIGITS["card"], _MIN_DIGITS["ip"]
-        phone_digits, ssn_digits = _MIN_DIGITS["phone"], _MIN_DIGITS["ssn"]
         min_run = _MIN_RUN if numbers else len(text) + 1  # no number kinds: IBANs only
-        plain_date = _PLAIN_DATE_RE.fullmatch
-        id_shape = _ID_SHAPE_RE.search
         size = len(text)
         check_iban = self._iban
         ibans: list[Span] = []  # IBANs found so far that may still cover a later run
         extend = spans.extend
+        plans = _RUN_PLANS
         for start, end in runs:
             if check_iban and start >= 2 and text[start - 2 : start].isupper():
                 # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
@@ -596,35 +619,101 @@ class PatternDetector:
                 ibans.extend(found)
             if end - start < min_run:
                 continue
-            chunk = text[start:end]
-            if end - start <= 10 and plain_date(chunk):  # a plain date is at most 10 long
+            marked = start > 0 and text[start - 1] in "+("  # "+61 …", "(02) …"
+            if shape is not None:
+                key = shape[start - 1 if marked else start : end]
+                plan = plans.get(key)
+                if plan is None:
+                    plan = _run_plan(key, marked)
+                    if len(plans) < _RUN_PLAN_LIMIT:
+                        plans[key] = plan
+            else:
+                plan = _run_plan_of_text(text, start, end, marked)
+            if plan is _PLAIN_DATE:
                 continue  # a lone date is none of the number kinds (dob is found by words)
             if ibans:
                 ibans = [s for s in ibans if s.end >= end]
                 if any(s.start < start for s in ibans) and not _extended(text, end):
                     continue
-            if start > 0 and text[start - 1] in "+(":
-                start -= 1  # "+61 …", "(02) …" belong to the number
-            if shape is not None:  # every digit reads "0" there: one C call
-                digits = shape.count(b"0", start, end)
-            else:
-                digits = len(chunk) - sum(map(chunk.count, " ().-/"))
-            if want_card and digits >= card_digits:
+            if marked:
+                start -= 1  # the "+" or "(" belongs to the number
+            digits, dotted, phone_mark, group_starts, id_shaped = plan
+            if want_card and digits >= _CARD_DIGITS:
                 cards = find_cards(text, start, end)
                 if cards:
                     extend(cards)
                     if _covers(cards, start, end) and not _extended(text, end):
                         continue  # a card wins every tie, and nothing else reaches past it
-            if want_ip and digits >= ip_digits and chunk.count(".") >= 3:
+            if want_ip and dotted:
                 addresses = find_ipv4(text, start, end)
                 if addresses:
                     extend(addresses)
                     if _covers(addresses, start, end) and not _extended(text, end):
                         continue  # dotted: no SSN/TFN spelling has the same extent
-            if want_phone and digits >= phone_digits and _phone_possible(text, start, end, shape):
+            if want_phone and digits >= _PHONE_MIN_DIGITS and (
+                phone_mark
+                or any(text[start + at] == "0" for at in group_starts)
+                or _phone_word_before(text, start, shape)
+            ):
                 extend(find_phones(text, start, end))
-            if want_ssn and digits >= ssn_digits and id_shape(text, start, end) is not None:
+            if want_ssn and id_shaped:
                 extend(find_national_ids(text, start, end))
+
+
+# What `_find_numbers` needs to know about a run before calling any recognizer, decided
+# from its shape: (digits, whether an IPv4 address may be in it, whether it has a phone
+# mark other than a leading 0, where its digit groups start, whether it has an id shape).
+# A plain date is `_PLAIN_DATE` instead: none of the number kinds.
+_RunPlan = tuple[int, bool, bool, tuple[int, ...], bool]
+_PLAIN_DATE: _RunPlan = (0, False, False, (), False)
+_CARD_DIGITS, _IP_DIGITS = _MIN_DIGITS["card"], _MIN_DIGITS["ip"]
+_PHONE_MIN_DIGITS, _SSN_DIGITS = _MIN_DIGITS["phone"], _MIN_DIGITS["ssn"]
+# Plans by run shape (`ScanText.digit_shape` slice); texts repeat a few dozen shapes, and
+# the table stops growing at this size (a plan is then computed each time).
+_RUN_PLANS: dict[bytes, _RunPlan] = {}
+_RUN_PLAN_LIMIT = 4096
+# `_PHONE_MARK_RE` and `_ID_SHAPE_RE` in a digit shape (every digit reads "0", and no
+# other character does). A run's slice has no digit on either side, as the text has none
+# there (runs are maximal) except, before a "+" or "(", one no match can start at.
+_SHAPE_PHONE_MARK_RE = re.compile(rb"[+(]|(?<!0)000[^0]+000[^0]+0000(?!0)")
+_SHAPE_ID_RE = re.compile(rb"(?<!0)(?:0{9}|000 000 000|000(?P<sep>[- ])00(?P=sep)0000)(?!0)")
+_SHAPE_PLAIN_DATE_RE = re.compile(
+    rb"0000(?P<a>[-/.])00?(?P=a)00?|00?(?P<b>[-/.])00?(?P=b)(?:0000|00)"
+)
+_SHAPE_GROUP_START_RE = re.compile(rb"(?<!0)0")
+
+
+def _run_plan(key: bytes, marked: bool) -> _RunPlan:
+    """The plan of a run whose digit shape is `key` (led by its "+" or "(" if `marked`)."""
+    run = key[1:] if marked else key
+    if len(run) <= 10 and _SHAPE_PLAIN_DATE_RE.fullmatch(run):  # a plain date: 10 at most
+        return _PLAIN_DATE
+    digits = key.count(b"0")
+    return (
+        digits,
+        digits >= _IP_DIGITS and run.count(b".") >= 3,
+        _SHAPE_PHONE_MARK_RE.search(key) is not None,
+        tuple(m.start() for m in _SHAPE_GROUP_START_RE.finditer(key)),
+        digits >= _SSN_DIGITS and _SHAPE_ID_RE.search(key) is not None,
+    )
+
+
+def _run_plan_of_text(text: str, start: int, end: int, marked: bool) -> _RunPlan:
+    """`_run_plan` computed on the text itself (when it has no digit shape: some digit
+    outside ASCII). Leading zeros are then tested here, so no group starts are listed."""
+    chunk = text[start:end]
+    if end - start <= 10 and _PLAIN_DATE_RE.fullmatch(chunk):
+        return _PLAIN_DATE
+    if marked:
+        start -= 1
+    digits = len(chunk) - sum(map(chunk.count, " ().-/"))
+    return (
+        digits,
+        digits >= _IP_DIGITS and chunk.count(".") >= 3,
+        _PHONE_MARK_RE.search(text, start, end) is not None,
+        (),
+        digits >= _SSN_DIGITS and _ID_SHAPE_RE.search(text, start, end) is not None,
+    )
 
 
 # Every id `find_national_ids` reports has one of these shapes, with no digit either side.
