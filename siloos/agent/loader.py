@@ -9,7 +9,7 @@ data, missing templates) are `silo lint`'s business, not the loader's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +62,14 @@ def load_procedure(path: Path, registry: Registry | None = None) -> Procedure:
     return _procedure_from(unit)
 
 
-def load_agent(agent_dir: Path, registry: Registry | None = None) -> Agent:
+def load_agent(agent_dir: Path, registry: Registry | None = None, *,
+               default_limits: Mapping[str, int] | None = None) -> Agent:
     """Load and validate an agent folder; raises ManifestError (file and line) if invalid.
 
     Capabilities are checked against `registry`; without one, against the built-in exits
-    only (fail closed: an exit nobody registered is never granted by default).
+    only (fail closed: an exit nobody registered is never granted by default). Limits the
+    manifest leaves out come from `default_limits` (the workspace's `[limits]`), else from
+    `DEFAULT_LIMITS`, so every caller (run, keys mint) sees the same effective limits.
     """
     agent_dir = Path(agent_dir)
     if not agent_dir.is_dir():
@@ -86,6 +89,7 @@ def load_agent(agent_dir: Path, registry: Registry | None = None) -> Agent:
         procedures.append(_procedure_from(proc_unit))
 
     limits = dict(DEFAULT_LIMITS)
+    limits.update(default_limits or {})
     limits.update(data.get("limits") or {})
     capabilities = {name: dict(constraints or {})
                     for name, constraints in (data.get("capabilities") or {}).items()}

@@ -58,7 +58,7 @@ def mint(
     ws = _workspace_for(agent_dir)
     ring = KeyRing.load(ws.keys_dir)
     # The workspace's own exits count as known capabilities, as in `silo run`.
-    agent = load_agent(agent_dir, Registry.for_workspace(ws))
+    agent = load_agent(agent_dir, Registry.for_workspace(ws), default_limits=ws.config.limits)
     digest = agent_digest(agent_dir)
     token = mint_base_key(ring, agent=agent.name, version=agent.version, digest=digest,
                           caps=agent.capabilities, escalate_to=list(agent.escalate_to),

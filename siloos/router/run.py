@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,7 @@ def resolve_agent(rt: Runtime, ref: Path) -> tuple[Agent, str]:
 
 def _load(rt: Runtime, agent_dir: Path) -> Agent:
     """Load an agent; limits it leaves out come from the workspace's `[limits]`."""
-    agent = load_agent(agent_dir, rt.registry)
-    limits = {**rt.workspace.config.limits, **agent.declared_limits}
-    return replace(agent, limits=limits)
+    return load_agent(agent_dir, rt.registry, default_limits=rt.workspace.config.limits)
 
 
 def _file_sha256(path: Path) -> str:

@@ -148,3 +148,13 @@ def test_load_procedure(agent: Path) -> None:
     with pytest.raises(ManifestError) as info:
         load_procedure(bad)
     assert info.value.line == 1 and "description" in str(info.value)
+
+
+def test_workspace_limits_fill_what_the_manifest_leaves_out(agent: Path) -> None:
+    # The same effective limits for every caller (`silo run`, `silo keys mint`): the
+    # manifest's own values win, the workspace's [limits] come next, then the defaults.
+    loaded = load_agent(agent, Registry.builtin(),
+                        default_limits={**DEFAULT_LIMITS, "wall_seconds": 30, "pids": 8})
+    assert loaded.limits["wall_seconds"] == 60      # the manifest says 60
+    assert loaded.limits["pids"] == 8               # the workspace says 8
+    assert loaded.limits["tool_calls"] == DEFAULT_LIMITS["tool_calls"]
