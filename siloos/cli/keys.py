@@ -119,8 +119,15 @@ def revoke(
     ws = Workspace.find()
     if not ws.state_dir.is_dir():
         raise UsageError(f"{ws.state_dir} is missing; run `silo init`")
-    store = SqliteRevocations(ws.state_db)
-    added = store.revoke(jti, reason=reason)
+    # Through the task store, the one writer of SiloOS state (its plaintext guard and
+    # encoding apply); the membrane sees it on its next request.
+    from siloos.store import StateStore
+
+    store = StateStore.open(ws.state_db)
+    try:
+        added = store.revoke(jti, reason=reason)
+    finally:
+        store.close()
     if as_json:
         typer.echo(json.dumps({"jti": jti, "revoked": True, "already_revoked": not added}))
     else:
