@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from siloos.errors import InputError, UsageError
-from siloos.llm.accounting import BudgetExhausted, LLMBudget
-from siloos.llm.base import LLMError, LLMProvider, check_reply, total_tokens
+from siloos.llm.base import LLMError, LLMProvider, check_reply
 from siloos.llm.log import LLMLog
 from siloos.workspace import Workspace, WorkspaceConfig
 
-__all__ = ["BudgetExhausted", "LLMBudget", "LLMError", "LLMLog", "LLMProvider", "check_reply",
-           "get_provider", "total_tokens"]
+__all__ = ["LLMError", "LLMLog", "LLMProvider", "check_reply", "get_provider"]
 
 PROVIDER_KINDS = ("anthropic", "scripted:FILE")
 

@@ -62,9 +62,3 @@ def check_reply(reply: Any) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise LLMError(f"model reply usage.{key} must be a non-negative integer")
     return reply
-
-
-def total_tokens(reply: dict[str, Any]) -> int:
-    """Input plus output tokens of a checked reply (what `llm_tokens` budgets count)."""
-    usage = reply["usage"]
-    return int(usage["input_tokens"]) + int(usage["output_tokens"])
