@@ -33,7 +33,7 @@ lint: $(TEST_STAMP)
 
 # The benchmark installs Presidio too, so its figures stand beside ours from the same run.
 bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[presidio]'
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/silo bench
 
 clean:
