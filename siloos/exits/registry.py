@@ -1,6 +1,7 @@
 """The exit registry: every exit a workspace can grant, built per workspace, never global.
 
-Built-in exits (the demo back office and `llm`) come from `siloos.exits.builtin`; operator
+Built-in exits (the demo back office, the privacy exits and `llm`) come from the modules in
+`BUILTIN_MODULES`; operator
 exits from the modules named in `silo.toml` `[services] modules`, imported with the
 workspace root on sys.path (design §11.1).
 """

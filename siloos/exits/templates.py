@@ -2,7 +2,7 @@
 
 Templates are rendered with jinja2's sandboxed environment and `StrictUndefined`, so a
 template can neither reach Python internals nor silently send a message with a hole in it.
-A template file may start with a `subject:` line; the rest is the body.
+A template file may carry YAML frontmatter with a `subject:`; the rest is the body.
 """
 
 from __future__ import annotations
