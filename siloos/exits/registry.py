@@ -1,9 +1,8 @@
 """The exit registry: every exit a workspace can grant, built per workspace, never global.
 
 Built-in exits (the demo back office, the privacy exits and `llm`) come from the modules in
-`BUILTIN_MODULES`; operator
-exits from the modules named in `silo.toml` `[services] modules`, imported with the
-workspace root on sys.path (design §11.1).
+`BUILTIN_MODULES`; operator exits from the modules named in `silo.toml` `[services]
+modules`, imported with the workspace root on sys.path (design §11.1).
 """
 
 from __future__ import annotations
