@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Iterator
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
 
 from siloos.agent.lint.base import CodeUnit, Hit, LintContext, Rule, error_hit
 
@@ -94,79 +95,83 @@ class CodeUnreadable(Rule):
             yield Hit(unit.path, 1, f"not valid Python: {type(err).__name__}")
 
 
-class ImportsAllowed(Rule):
+class _TreeRule(Rule):
+    """A check of a file's syntax tree; a file that does not parse is SILO401's alone."""
+
+    unit = "code"
+
+    def check(self, unit: CodeUnit, ctx: LintContext) -> Iterator[Hit]:
+        tree = _tree(unit)
+        if tree is None:
+            return
+        for line, message in self.tree_problems(tree, unit):
+            yield Hit(unit.path, line, message)
+
+    @abstractmethod
+    def tree_problems(self, tree: ast.Module, unit: CodeUnit) -> Iterator[tuple[int, str]]:
+        """(line, message) for each problem in the tree."""
+
+
+def _flagged_imports(tree: ast.Module,
+                     flag: Callable[[str], str | None]) -> Iterator[tuple[str, int]]:
+    """(what `flag` names, line) for flagged imports, once per name and line."""
+    reported: set[tuple[str, int]] = set()
+    for module, line in _imports(tree):
+        name = flag(module)
+        if name is not None and (name, line) not in reported:
+            reported.add((name, line))
+            yield name, line
+
+
+class ImportsAllowed(_TreeRule):
     id = "SILO402"
     summary = "code imports something other than the standard library, silo or its own modules"
-    unit = "code"
 
-    def check(self, unit: CodeUnit, ctx: LintContext) -> Iterator[Hit]:
-        tree = _tree(unit)
-        if tree is None:
-            return
-        reported: set[tuple[str, int]] = set()
-        for module, line in _imports(tree):
+    def tree_problems(self, tree: ast.Module, unit: CodeUnit) -> Iterator[tuple[int, str]]:
+        def outside(module: str) -> str | None:
             top = module.split(".")[0]
-            if top in sys.stdlib_module_names or top == SDK_MODULE or top in unit.own_modules:
-                continue
-            if (top, line) in reported:
-                continue
-            reported.add((top, line))
-            yield Hit(unit.path, line, f"imports {top!r}: an agent may import only the "
-                                       "standard library, `silo` and its own modules")
+            allowed = top in sys.stdlib_module_names or top == SDK_MODULE
+            return None if allowed or top in unit.own_modules else top
+
+        for top, line in _flagged_imports(tree, outside):
+            yield line, (f"imports {top!r}: an agent may import only the standard library, "
+                         "`silo` and its own modules")
 
 
-class NoSocketsOrProcesses(Rule):
+class NoSocketsOrProcesses(_TreeRule):
     id = "SILO403"
     summary = "code imports a network, process or native-code module (socket, subprocess...)"
-    unit = "code"
 
-    def check(self, unit: CodeUnit, ctx: LintContext) -> Iterator[Hit]:
-        tree = _tree(unit)
-        if tree is None:
-            return
-        reported: set[tuple[str, int]] = set()
-        for module, line in _imports(tree):
-            bad = _forbidden(module)
-            if bad and (bad, line) not in reported:
-                reported.add((bad, line))
-                yield Hit(unit.path, line, f"imports {bad!r}: agents reach the world only "
-                                           "through the membrane (silo.call)")
+    def tree_problems(self, tree: ast.Module, unit: CodeUnit) -> Iterator[tuple[int, str]]:
+        for bad, line in _flagged_imports(tree, _forbidden):
+            yield line, (f"imports {bad!r}: agents reach the world only through the membrane "
+                         "(silo.call)")
 
 
-class NoOsExec(Rule):
+class NoOsExec(_TreeRule):
     id = "SILO404"
     summary = "code runs programs or forks (os.system, os.popen, os.exec*, os.spawn*, os.fork)"
-    unit = "code"
 
-    def check(self, unit: CodeUnit, ctx: LintContext) -> Iterator[Hit]:
-        tree = _tree(unit)
-        if tree is None:
-            return
+    def tree_problems(self, tree: ast.Module, unit: CodeUnit) -> Iterator[tuple[int, str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "os" and node.level == 0:
                 for alias in node.names:
                     if alias.name in FORBIDDEN_OS_CALLS or alias.name == "*":
-                        yield Hit(unit.path, node.lineno,
-                                  f"imports os.{alias.name}: agents may not run programs")
+                        yield node.lineno, f"imports os.{alias.name}: agents may not run programs"
             elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_OS_CALLS:
                 if _dotted(node.value) in ("os", "posix", "nt"):
-                    yield Hit(unit.path, node.lineno,
-                              f"uses {_dotted(node)}: agents may not run programs")
+                    yield node.lineno, f"uses {_dotted(node)}: agents may not run programs"
 
 
-class NoDynamicImports(Rule):
+class NoDynamicImports(_TreeRule):
     id = "SILO405"
     summary = "code imports by computed name (__import__, importlib.import_module)"
-    unit = "code"
 
-    def check(self, unit: CodeUnit, ctx: LintContext) -> Iterator[Hit]:
-        tree = _tree(unit)
-        if tree is None:
-            return
+    def tree_problems(self, tree: ast.Module, unit: CodeUnit) -> Iterator[tuple[int, str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _dotted(node.func) in DYNAMIC_IMPORTS:
-                yield Hit(unit.path, node.lineno, f"calls {_dotted(node.func)}(): write a "
-                                                  "plain import so lint can check it")
+                yield node.lineno, (f"calls {_dotted(node.func)}(): write a plain import so "
+                                    "lint can check it")
 
 
 RULES: tuple[Rule, ...] = (CodeUnreadable(), ImportsAllowed(), NoSocketsOrProcesses(),
