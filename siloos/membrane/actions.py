@@ -9,7 +9,6 @@ never travel back into the cell.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,9 +16,11 @@ from siloos.backoffice import NotFound
 from siloos.exits.backoffice import ExitRefused
 from siloos.exits.spec import ExitContext
 from siloos.membrane.checks import PASS, Verdict, refuse
+from siloos.membrane.memo import TokenizedResults
 from siloos.membrane.ports import StatePort, TokenizerPort, VaultPort
 from siloos.membrane.session import Exchange, HopCounters
 from siloos.privacy.tokens import TOKEN_RE, is_token
+from siloos.store.encoding import canonical
 
 
 class _NoValue:
@@ -110,6 +111,7 @@ class ReplayRecorded:
             return refuse(409, f"{ex.tool}: call {ex.call_seq} of this hop was already "
                                f"made with {stored.tool}")
         ex.result = stored.result
+        ex.reply_json = stored.result_json
         ex.notes["replayed"] = True
         return PASS
 
@@ -154,17 +156,21 @@ class RecordResult:
                 ex.notes["exit_error"] = f"result not recorded: {type(err).__name__}"
                 return refuse(500, f"{ex.tool}: exit failed")
         ex.result = stored.result
+        # The reply is built from the text that was recorded (first record wins).
+        ex.reply_json = getattr(stored, "result_json", None)
         return PASS
 
     def _record(self, ex: Exchange, row: Any) -> Any:
         key = idempotency_key(ex)
+        # Encoded once by TokenizeResult: the store keeps that text (guard still applied).
+        result = ex.result_json if ex.result_json is not None else ex.result
         if row is None:
             return self.store.record_exit_result(
                 key, task_id=ex.session.task_id, hop=ex.session.hop, seq=ex.call_seq or 0,
-                tool=ex.tool or "", result=ex.result)
+                tool=ex.tool or "", result=result)
         return self.store.record_exit_result(
             key, task_id=ex.session.task_id, hop=ex.session.hop, seq=ex.call_seq or 0,
-            tool=ex.tool or "", result=ex.result, audit=row)
+            tool=ex.tool or "", result=result, audit=row)
 
 
 class Execute:
@@ -217,37 +223,64 @@ class Execute:
 
 class TokenizeResult:
     """Tokenize the exit's result: its declared PII fields by schema, every other string by
-    the free-text scan; then swap back any real value of this request the exit echoed."""
+    the free-text scan; then swap back any real value of this request the exit echoed.
+
+    The tokenized result is encoded once, canonically (`ex.result_json`): that is the
+    check that it can be sent at all, and the text that is recorded and replied. With
+    `remember`, small results are kept tokenized for as long as the scope's known values
+    stay the same (`TokenizedResults`); the masking is still done for every request.
+    """
 
     name = "tokenize_result"
 
     def __init__(self, tokenizer: TokenizerPort, *, by_schema: bool = True,
-                 mint: bool = True) -> None:
+                 mint: bool = True, remember: bool = False) -> None:
         self.tokenizer = tokenizer
         self.by_schema = by_schema
         # Exit results come from the system of record and may mint; a model's reply is
         # produced text, shown as tokens but never minted into hydratable vault rows.
         self.mint = mint
+        self.memo = TokenizedResults() if remember else None
 
     def verify(self, ex: Exchange) -> Verdict:
         if ex.notes.get("replayed"):
             return PASS
-        scope = ex.session.scope
         try:
+            result = _mask_known(self._tokenized(ex), ex.resolved)
             # Serializable or refused: checked once, on the tokenized value that is sent.
-            result = ex.result
-            if self.by_schema and ex.spec.pii:
-                # By schema; the tokenizer also scans every other string as free text.
-                result = self.tokenizer.tokenize_record(result, dict(ex.spec.pii), scope)
-            else:
-                result = self.tokenizer.tokenize_any(result, scope, mint=self.mint)
-            result = _mask_known(result, ex.resolved)
-            json.dumps(result, allow_nan=False)
+            ex.result_json = canonical(result)
         except Exception as err:  # an untokenizable result is never sent
             ex.notes["exit_error"] = f"result not tokenizable: {type(err).__name__}"
             return refuse(500, f"{ex.tool}: exit failed")
         ex.result = result
         return PASS
+
+    def _tokenized(self, ex: Exchange) -> Any:
+        scope = ex.session.scope
+        key = self.memo.key(ex.result) if self.memo is not None else None
+        if key is None:
+            return self._tokenize(ex.result, ex, scope)
+        vault = self.tokenizer.vault
+        stamp = self._stamp(ex, vault.known_version(scope))
+        answer = self.memo.get(key, stamp)  # type: ignore[union-attr]
+        if answer is not None:
+            ex.known_version = stamp[2]
+            return answer
+        answer = self._tokenize(ex.result, ex, scope)
+        # The stamp after tokenizing: what this answer was made with (it may have minted).
+        ex.known_version = vault.known_version(scope)
+        self.memo.put(key, self._stamp(ex, ex.known_version), answer)  # type: ignore[union-attr]
+        return answer
+
+    def _stamp(self, ex: Exchange, version: Any) -> tuple[Any, ...]:
+        # The detector itself (not its id, which a later object could reuse).
+        return (ex.session.scope, ex.tool, version, getattr(self.tokenizer, "detector", None))
+
+    def _tokenize(self, result: Any, ex: Exchange, scope: str) -> Any:
+        if self.by_schema and ex.spec.pii:
+            # By schema; the tokenizer also scans every other string as free text.
+            return self.tokenizer.tokenize_record(result, dict(ex.spec.pii), scope)
+        return self.tokenizer.tokenize_any(result, scope, mint=self.mint)
 
 
 def _mask_known(value: Any, resolved: Mapping[str, str]) -> Any:

@@ -1,5 +1,6 @@
 """What the membrane may remember between the requests of one hop, and why it is safe.
 
+`TokenizedResults` keeps exit results already tokenized (see its docstring).
 `RememberedResolver` wraps the vault for the check pipeline: a token that resolved in a
 scope resolves to the same value for good, because vault rows are never changed or
 deleted (a token is an HMAC of its scope, kind and value; its row is written once). So a
@@ -10,6 +11,10 @@ die with the hop's membrane.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from typing import Any
 
 from siloos.membrane.ports import VaultPort
 
@@ -34,3 +39,71 @@ class RememberedResolver:
                 self._known.clear()
             self._known[key] = value
         return value
+
+
+#: Tokenized results kept per membrane, and the longest result text worth remembering.
+MAX_RESULTS = 256
+MAX_RESULT_TEXT = 4096
+
+_PLAIN_LEAVES = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is made only of exact JSON types (str-keyed dicts, lists, str, int,
+    float, bool, None), so that its JSON text names it exactly: no tuple that would read
+    as a list, no int key that would read as a string, no str or int subclass."""
+    kind = type(value)
+    if kind in _PLAIN_LEAVES:
+        return True
+    if depth > 32:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v, depth + 1) for v in value)
+    return False
+
+
+class TokenizedResults:
+    """Exit results already tokenized, while the tokenizer would still answer the same.
+
+    Tokenizing is a pure function of the value, the scope, the detector and the scope's
+    known values (tokens are HMACs; minting only stores what the first run found). So an
+    answer is kept under the value's exact JSON text and the *stamp* it was made under
+    — (scope, how it was tokenized, the scope's `known_version` read after tokenizing,
+    the detector) — and given back only while the stamp is the same: any value added to
+    the scope, by this process or another, changes `known_version` and ends every answer
+    made before. Rows the first run minted are still in the vault (rows are never deleted),
+    so nothing needs minting again. Only small results of exact JSON types are kept.
+    """
+
+    def __init__(self, size: int = MAX_RESULTS, max_text: int = MAX_RESULT_TEXT) -> None:
+        self.size = size
+        self.max_text = max_text
+        self._answers: dict[str, tuple[Hashable, Any]] = {}
+
+    def key(self, value: Any) -> str | None:
+        """The exact key of `value`, or None when it is not worth (or safe) remembering."""
+        if not _plain(value):
+            return None
+        try:
+            text = _KEY_ENCODER.encode(value)
+        except (TypeError, ValueError):  # NaN and friends: not JSON, not remembered
+            return None
+        return text if len(text) <= self.max_text else None
+
+    def get(self, key: str, stamp: Hashable) -> Any:
+        """The remembered answer for `key` made under `stamp`, else None."""
+        found = self._answers.get(key)
+        if found is None or found[0] != stamp:
+            return None
+        return found[1]
+
+    def put(self, key: str, stamp: Hashable, answer: Any) -> None:
+        if len(self._answers) >= self.size:
+            self._answers.clear()
+        self._answers[key] = (stamp, answer)
+
+
+#: Insertion order kept: key order decides which of two colliding keys keeps its name.
+_KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -59,7 +59,7 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             *token_checks,
             actions.ReplayRecorded(w.counters, w.store),
             actions.Execute(w.services, w.tokenizer),
-            actions.TokenizeResult(w.tokenizer),
+            actions.TokenizeResult(w.tokenizer, remember=True),
             actions.RecordResult(w.store, w.audit_row),
         ]),
         "llm": checks.Pipeline([

@@ -64,6 +64,10 @@ class VaultPort(Protocol):
 
     def resolve(self, token: str, scope: str) -> str: ...
 
+    def known_version(self, scope: str) -> Any:
+        """A fingerprint of the scope's known values that changes whenever one is added."""
+        ...
+
 
 class TokenizerPort(Protocol):
     """Replaces personal data with tokens of one scope."""

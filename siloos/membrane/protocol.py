@@ -96,16 +96,34 @@ def _json_type(value: Any) -> str:
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Two readers of one frame must never see two meanings: duplicate names are refused.
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"duplicate field {key!r}")
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # some name came twice: say which
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate field {key!r}")
+            seen.add(key)
     return obj
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+class _NotFinite(ValueError):
+    """A number that reads as infinity (1e309): the fast decoder stops at it."""
+
+
+def _finite_float(spelled: str) -> float:
+    number = float(spelled)
+    if not math.isfinite(number):
+        raise _NotFinite(spelled)
+    return number
+
+
+#: Built once: `json.loads` with hooks builds a new decoder on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants,
+                            parse_float=_finite_float)
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -144,6 +162,23 @@ def _decode(line: bytes) -> tuple[Any, str | None]:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise FrameError(400, "frame is not valid UTF-8") from None
+    if text.startswith("\ufeff"):  # refused as json.loads refuses it (the decoder would not)
+        bom = json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        raise FrameError(400, f"frame is not valid JSON: {bom}")
+    try:
+        value = _DECODER.decode(text)
+    except _NotFinite:
+        # Rare: decode again, keeping the value, so the refusal can echo the frame's id.
+        return _decode_overflowing(text)
+    except RecursionError:
+        raise FrameError(400, "frame is nested too deeply") from None
+    except ValueError as err:  # JSONDecodeError, duplicates, NaN, over-long integers
+        raise FrameError(400, f"frame is not valid JSON: {err}") from None
+    return _checked(text, value)
+
+
+def _decode_overflowing(text: str) -> tuple[Any, str | None]:
+    """`_decode` for a text holding a number that overflows to infinity."""
     overflowed: list[str] = []
 
     def finite_float(spelled: str) -> float:
@@ -154,14 +189,19 @@ def _decode(line: bytes) -> tuple[Any, str | None]:
         return number
 
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates,
-                           parse_constant=_no_constants, parse_float=finite_float)
+        value = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants,
+                                 parse_float=finite_float).decode(text)
     except RecursionError:
         raise FrameError(400, "frame is nested too deeply") from None
     except ValueError as err:  # JSONDecodeError, duplicates, NaN, over-long integers
         raise FrameError(400, f"frame is not valid JSON: {err}") from None
     if overflowed:
         return value, f"number {overflowed[0][:40]} is out of range (not a finite number)"
+    return _checked(text, value)
+
+
+def _checked(text: str, value: Any) -> tuple[Any, str | None]:
+    """The checks on a decoded value that still let its id be echoed (or not)."""
     if _too_deep(text, value):
         return value, f"frame is nested too deeply (more than {MAX_DEPTH} levels)"
     # Decoded UTF-8 never holds a surrogate; only a \uD800-\uDFFF escape can make one.
@@ -252,10 +292,25 @@ def _article(json_type: str) -> str:
     return f"an {json_type}" if json_type[0] in "aeiou" else f"a {json_type}"
 
 
+# Built once: `json.dumps` with options builds a new encoder on every call.
+_OK_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_ERROR_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_ok(request_id: RequestId, result: Any) -> bytes:
     """The success reply line. `result` must be JSON-serializable (ValueError/TypeError if not)."""
     body = {"id": request_id, "ok": True, "result": result}
-    return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+    return (_OK_ENCODER.encode(body) + "\n").encode("utf-8")
+
+
+def encode_ok_json(request_id: RequestId, result_json: str) -> bytes:
+    """The success reply line around a result already encoded as JSON text (the canonical
+    text a call's result was recorded as), so it is not encoded a second time.
+
+    `result_json` must be one JSON value without a raw newline (true of any text
+    `json.dumps` makes); UnicodeEncodeError (a ValueError) if it cannot be UTF-8."""
+    head = _OK_ENCODER.encode(request_id)
+    return f'{{"id":{head},"ok":true,"result":{result_json}}}\n'.encode()
 
 
 def encode_error(request_id: RequestId, code: int, message: str,
@@ -264,4 +319,4 @@ def encode_error(request_id: RequestId, code: int, message: str,
     body = {"id": request_id, "ok": False,
             "error": {"code": code, "type": error_type or DEFAULT_TYPES.get(code, "error"),
                       "message": message}}
-    return (json.dumps(body, separators=(",", ":")) + "\n").encode("utf-8")
+    return (_ERROR_ENCODER.encode(body) + "\n").encode("utf-8")

@@ -32,6 +32,7 @@ from siloos.membrane.protocol import (
     RequestId,
     encode_error,
     encode_ok,
+    encode_ok_json,
     parse_request,
 )
 from siloos.membrane.session import CellSession, Exchange, HopCounters
@@ -91,6 +92,8 @@ class Membrane:
         self._writers: set[asyncio.StreamWriter] = set()
         self._scan_memo: dict[str, str] = {}
         self._scan_version: Any = None
+        #: The step `_handle` reports for a call that passes (the call pipeline's last).
+        self._call_last_step = self._pipelines["call"].steps[-1].name
 
     # -- the request path --------------------------------------------------------------
 
@@ -120,7 +123,10 @@ class Membrane:
             self._audit_request(ex, step, ok=False, code=verdict.code, reason=verdict.reason)
             return encode_error(request.id, verdict.code, verdict.reason, verdict.type)
         try:
-            reply = encode_ok(request.id, ex.result)
+            if ex.reply_json is not None:  # the recorded text, sent as it was stored
+                reply = encode_ok_json(request.id, ex.reply_json)
+            else:
+                reply = encode_ok(request.id, ex.result)
         except (TypeError, ValueError):
             self._audit_request(ex, step, ok=False, code=500, reason="result not serializable")
             return encode_error(request.id, 500, f"{request.op}: exit failed", "exit_failed")
@@ -155,7 +161,7 @@ class Membrane:
         req: Request = ex.request
         detail: dict[str, Any] = {"id": req.id, "step": step}
         if req.op == "call":
-            detail["args"] = self._tokenized(req.args)
+            detail["args"] = self._tokenized(req.args, ex.known_version)
         elif req.op == "llm":
             detail["messages"] = len(req.fields.get("messages") or [])
         if ex.call_seq is not None:
@@ -170,27 +176,29 @@ class Membrane:
         """The row `_handle` would write for this call's success, for `RecordResult` to
         write with the call's result. It names the last step of the call pipeline, which
         is the step `_handle` reports for a call that passes."""
-        step = self._pipelines["call"].steps[-1].name
-        return self._request_record(ex, step, ok=True, code=200, reason="ok")
+        return self._request_record(ex, self._call_last_step, ok=True, code=200, reason="ok")
 
-    def _tokenized(self, value: Any) -> Any:
+    def _tokenized(self, value: Any, version: Any = None) -> Any:
         """`value` as it may be written down: every string scanned, except whole tokens
         (already safe, and the common case, so the scan is skipped for them).
 
         Agents repeat the same argument strings; a scan's answer is remembered for as long
         as the scope's known values stay the same (the vault's version says so), since
-        only a new known value could change it."""
+        only a new known value could change it. `version` is that fingerprint when this
+        request has just read it (after tokenizing its result); else the vault is asked,
+        and only once some string actually needs a scan."""
         scope = self.session.scope
-        version = self.tokenizer.vault.known_version(scope)
-        if version != self._scan_version or len(self._scan_memo) > _SCAN_MEMO_SIZE:
-            self._scan_memo.clear()
-            self._scan_version = version
+        memo_checked = False
 
         def scan(text: str) -> str:
+            nonlocal memo_checked
             if is_token(text):
                 return text
             if len(text) > _SCAN_MEMO_TEXT:
                 return self.tokenizer.tokenize_text(text, scope, mint=False)
+            if not memo_checked:
+                self._check_scan_memo(version)
+                memo_checked = True
             done = self._scan_memo.get(text)
             if done is None:
                 done = self._scan_memo[text] = self.tokenizer.tokenize_text(
@@ -210,6 +218,14 @@ class Membrane:
             return walk(value)
         except Exception:  # what cannot be tokenized is not written
             return "<not tokenizable>"
+
+    def _check_scan_memo(self, version: Any) -> None:
+        """Forget remembered scans made under another version of the scope's known values."""
+        if version is None:
+            version = self.tokenizer.vault.known_version(self.session.scope)
+        if version != self._scan_version or len(self._scan_memo) > _SCAN_MEMO_SIZE:
+            self._scan_memo.clear()
+            self._scan_version = version
 
     def _audit(self, op: str, tool: str | None, *, ok: bool, code: int, reason: str,
                detail: Any = None) -> None:

@@ -89,3 +89,10 @@ class Exchange:
     notes: dict[str, Any] = field(default_factory=dict)
     #: The request's success audit row is already written (with the call's result).
     audited: bool = False
+    #: The tokenized result with its canonical JSON text (`siloos.store.encoding.canonical`).
+    result_json: Any = None
+    #: The result's text as recorded in the store: the reply is built from it, unencoded.
+    reply_json: str | None = None
+    #: The scope's `known_version` as of after the result was tokenized (None: not read),
+    #: so the audit row's scan of the same request need not ask the vault again.
+    known_version: Any = None

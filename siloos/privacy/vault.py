@@ -50,6 +50,8 @@ __all__ = [
 NONCE_BYTES = 12
 # Parameters per `IN (...)` read-back (SQLite allows 999 in old builds).
 _SQL_BATCH = 500
+# Scopes whose known_version is remembered before the memory is emptied.
+_VERSIONS_KEPT = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vault_scopes (
@@ -107,6 +109,10 @@ class Vault:
         self._minted: set[str] = set()  # tokens this process knows are stored
         # scope -> (highest rowid seen, decrypted entries); plaintext lives in memory only.
         self._known_cache: dict[str, tuple[int, int, list[tuple[str, str, str]]]] = {}
+        # known_version: scope -> fingerprint, valid while the table's highest rowid is
+        # `_versions_top` (rows are only ever added, each above the highest).
+        self._versions: dict[str, tuple[int, int]] = {}
+        self._versions_top: int | None = None
         with self._lock:
             was = conn.in_transaction
             # executescript would COMMIT a caller's open transaction: one statement at a time.
@@ -251,10 +257,33 @@ class Vault:
             return list(values)
 
     def known_version(self, scope: str) -> tuple[int, int]:
-        """A cheap fingerprint of a scope's entries; changes whenever one is added."""
+        """A cheap fingerprint of a scope's entries; changes whenever one is added.
+
+        Asked on every membrane request (and for every string a result holds), so each
+        scope's fingerprint is remembered beside the table's highest rowid at the time it
+        was counted. Rows are only ever inserted, never changed or deleted, and a new row
+        always takes a rowid above the highest, so while that highest rowid stays the
+        same no scope has gained an entry, whichever connection or process wrote. Reading
+        it is one look down the table's b-tree, however many entries a scope has (the
+        count it replaces grows with the scope). Inside an open transaction nothing is
+        remembered: it may see rows that are later rolled back.
+        """
         with self._lock:
-            row = self._conn.execute(
-                "SELECT count(*), coalesce(max(rowid), 0) FROM vault_entries WHERE scope = ?",
-                (scope,),
-            ).fetchone()
+            conn = self._conn
+            if conn.in_transaction:
+                return self._count_known(scope)
+            top = conn.execute("SELECT max(rowid) FROM vault_entries").fetchone()[0]
+            if top != self._versions_top or len(self._versions) >= _VERSIONS_KEPT:
+                self._versions.clear()
+                self._versions_top = top
+            version = self._versions.get(scope)
+            if version is None:
+                version = self._versions[scope] = self._count_known(scope)
+            return version
+
+    def _count_known(self, scope: str) -> tuple[int, int]:
+        row = self._conn.execute(
+            "SELECT count(*), coalesce(max(rowid), 0) FROM vault_entries WHERE scope = ?",
+            (scope,),
+        ).fetchone()
         return int(row[0]), int(row[1])

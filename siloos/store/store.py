@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from siloos.store import shapes
-from siloos.store.encoding import Encoder, PlaintextGuard, loads, utc_now
+from siloos.store.encoding import CanonicalJson, Encoder, PlaintextGuard, loads, utc_now
 from siloos.store.errors import HopConflict, StateDatabaseError, StoreError, UnknownTask
 from siloos.store.ids import new_task_id
 from siloos.store.readcache import MISSING, ReadCache
@@ -81,6 +81,9 @@ class StoredExitResult:
     tool: str
     result: Any
     at: str
+    #: The stored text of `result` (canonical JSON), so a reply can be built from it
+    #: without encoding the value again.
+    result_json: str | None = None
 
 
 class StateStore:
@@ -512,6 +515,10 @@ class StateStore:
         back, so the caller always answers with what really happened. With `audit`, that
         audit row is written in the same transaction (one commit for "the call happened
         and was audited"); if the call turns out to conflict, neither is written.
+
+        `result` may come already encoded (`siloos.store.encoding.canonical`); its text is
+        then stored as is (still checked by the plaintext guard), and when ours is the
+        first record the returned `result` is that same value rather than a decoded copy.
         """
         text = self._encoder.json("exit_calls.result", result)
         at = utc_now()
@@ -527,9 +534,10 @@ class StateStore:
                 raise
             if added:
                 # Ours is the first record: what we wrote is what is stored.
+                value = result.value if isinstance(result, CanonicalJson) else loads(text)
                 stored = StoredExitResult(idempotency_key=idempotency_key, task_id=task_id,
-                                          hop=hop, seq=seq, tool=tool, result=loads(text),
-                                          at=at)
+                                          hop=hop, seq=seq, tool=tool, result=value, at=at,
+                                          result_json=text)
             else:
                 found = self.lookup_exit_result(idempotency_key)
                 assert found is not None
@@ -550,7 +558,8 @@ class StateStore:
             return None
         return StoredExitResult(idempotency_key=row["idempotency_key"], task_id=row["task_id"],
                                 hop=row["hop"], seq=row["seq"], tool=row["tool"],
-                                result=loads(row["result_json"]), at=row["at"])
+                                result=loads(row["result_json"]), at=row["at"],
+                                result_json=row["result_json"])
 
     # -- internals ---------------------------------------------------------------------
 
