@@ -79,7 +79,7 @@ class TokenCache:
                         del entries[next(iter(entries))]
                     entries[(kind, value)] = token
                     distinct[(value, kind)] = token
-        return [distinct[item] for item in items]  # type: ignore[misc]
+        return list(map(distinct.__getitem__, items))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         with self._lock:

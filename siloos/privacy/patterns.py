@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
+from itertools import accumulate
 
 from siloos.privacy.checksums import IBAN_LENGTHS, card_valid, iban_valid, ssn_valid, tfn_valid
 from siloos.privacy.scantext import ScanText, scan_text
@@ -212,15 +213,13 @@ def _best_subspans(
     may hold a leading amount, a trailing count, or two numbers side by side).
     `group_digits[k]` is the digits of group k; a run of groups whose digit count is outside
     `_PHONE_DIGITS` is skipped without asking `_phone_ok` (which would refuse it)."""
-    found = []
-    i = 0
-    groups = groups[:12]
+    found: list[Span] = []
+    count = min(len(groups), 12)
     low, high = _PHONE_DIGITS
     # totals[k] = digits in groups[:k], so groups[i:j] hold totals[j] - totals[i]
-    totals = [0]
-    for digits in group_digits[: len(groups)]:
-        totals.append(totals[-1] + len(digits))
-    while i < len(groups):
+    totals = list(accumulate(map(len, group_digits[:count]), initial=0))
+    i = 0
+    while i < count:
         start = groups[i][0]
         if i > 0 and not _fresh_start(text, groups[i - 1], start):
             i += 1
@@ -229,22 +228,25 @@ def _best_subspans(
             i += 1
             continue
         hit = None
-        for j in range(len(groups), i, -1):
+        for j in range(count, i, -1):
             if not low <= totals[j] - totals[i] <= high:
                 continue
             end = groups[j - 1][1]
-            extension = _EXTENSION_RE.match(text, end) if j == len(groups) else None
-            if extension is None and _glued_after(text, end) and j == len(groups):
+            if j == count:  # the last group: an extension may follow, else nothing glued
+                extension = _EXTENSION_RE.match(text, end)
+                if extension is None and _glued_after(text, end):
+                    continue
+            elif text[end] != " ":
                 continue
-            if j < len(groups) and text[end] != " ":
-                continue
+            else:
+                extension = None
             chosen = group_digits[i:j]
             if _phone_ok(text, start, end, tuple(map(len, chosen)), "".join(chosen)):
                 hit = j
-                found.append((start, extension.end() if extension else end))
+                found.append(Span(start, extension.end() if extension else end, "phone"))
                 break
         i = hit if hit is not None else i + 1
-    return [Span(s, e, "phone") for s, e in found]
+    return found
 
 
 # ---------------------------------------------------------------- card

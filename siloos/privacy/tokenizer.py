@@ -90,19 +90,23 @@ class Tokenizer:
     def _tokens_for(self, spans: list[Span], text: str, scope: str, mint: bool) -> list[str]:
         """The token of every span, in order: a known value's own, else minted in one
         batch (`mint`), else the unstored deterministic token."""
-        wanted = [(text[s.start : s.end], s.kind) for s in spans if s.token is None]
+        # (Spans are unpacked as tuples: a named tuple's attributes cost a call each.)
+        wanted = [(text[start:end], kind) for start, end, kind, token in spans if token is None]
         if not wanted:
-            return [s.token for s in spans]  # type: ignore[misc]
+            return [token for _, _, _, token in spans]
         if mint:
-            fresh = iter(self._tokens.tokenize_many(wanted, scope))
+            tokens = self._tokens.tokenize_many(wanted, scope)
         else:
             lookup, token_for = self._tokens.lookup, self.vault.token_for
             seen: dict[tuple[str, str], str] = {}  # a text names the same values again
             for item in wanted:
                 if item not in seen:
                     seen[item] = lookup(*item, scope) or token_for(*item, scope)
-            fresh = iter([seen[item] for item in wanted])
-        return [s.token if s.token is not None else next(fresh) for s in spans]
+            tokens = [seen[item] for item in wanted]
+        if len(tokens) == len(spans):
+            return tokens  # no span carried a known value's token
+        fresh = iter(tokens)
+        return [token if token is not None else next(fresh) for _, _, _, token in spans]
 
     def _replace_once(self, text: str, scope: str, mint: bool = True) -> tuple[str, bool]:
         spans = self.find_spans(text, scope)
@@ -113,8 +117,8 @@ class Tokenizer:
         append = out.append
         cursor = 0
         size = len(text)
-        for span, token in zip(spans, self._tokens_for(spans, text, scope, mint), strict=True):
-            start, end = span.start, span.end
+        tokens = self._tokens_for(spans, text, scope, mint)
+        for (start, end, _, _), token in zip(spans, tokens, strict=True):
             append(text[cursor:start])
             # A token glued to a word or number would not read as a token again: pad it.
             if start > 0 and ((before := text[start - 1]).isalnum() or before == "_"):
