@@ -141,3 +141,42 @@ def test_birth_words_found_through_another_anchor() -> None:
         got = [m.span() for m in patterns._birth_words(text)]
         assert got == [m.span() for m in every_hit_birth_words(text)], text
     assert [m[0] for m in patterns._birth_words("born-day")] == ["born"]
+
+
+CARD_PIECES = [
+    "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "378282246310005",
+    "3782 822463 10005", "6011 0009 9013 9424", "5019 7170 1010 3742", "1800 1234 5678 902",
+    "4111  1111 1111 1111", "4111 1111-1111 1111", "41 1111 1111 1111 1", "12.", "0", "7",
+    " ", "-", ".", "(", "+", "x", "a", "@", "ext. 5", ",5",
+]
+card_texts = st.lists(st.sampled_from(CARD_PIECES), max_size=12).map("".join)
+
+
+def planned_and_plain_cards(text: str) -> list[tuple[list[object], list[object]]]:
+    view = ScanText(text)
+    shape = view.digit_shape
+    assert shape is not None
+    pairs = []
+    for start, end in view.number_runs:
+        if start > 0 and text[start - 1] in "+(":
+            start -= 1
+        plan = patterns._card_plan(shape[start:end])
+        pairs.append((patterns._planned_cards(text, start, plan),
+                       patterns.find_cards(text, start, end)))
+    return pairs
+
+
+@given(card_texts)
+@settings(max_examples=500, deadline=None)
+def test_planned_cards_are_find_cards(text: str) -> None:
+    for planned, plain in planned_and_plain_cards(text):
+        assert planned == plain
+
+
+def test_planned_cards_on_hand_picked_runs() -> None:
+    for text in ["pay 4111 1111 1111 1111 now", "x4111111111111111", "4111-1111-1111-1111-",
+                 "12.4111 1111 1111 1111", "5019 7170 1010 3742 4111 1111 1111 1111",
+                 "card 4111 1111 1111 1111.5", "(4111 1111 1111 1111)"]:
+        pairs = planned_and_plain_cards(text)
+        assert all(planned == plain for planned, plain in pairs), text
+    assert any(planned for planned, _ in planned_and_plain_cards("pay 4111 1111 1111 1111"))

@@ -301,6 +301,77 @@ def find_cards(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]
     return spans
 
 
+# A card spelled in a digit shape (`ScanText.digit_shape`: every digit reads "0"). Where a
+# card may start and end in a run, and whether its separators pass `_card_ok`, depends only
+# on the shape; the Luhn check and the characters around the run do not.
+_SHAPE_CARD_CANDIDATE_RE = re.compile(rb"0[0 \-]{10,26}0")
+_SHAPE_DIGIT_RUN_RE = re.compile(rb"0+")
+# Per candidate: (start offset, whether it is the candidate's first group (then the text
+# before it is checked), [(end offset, whether it is the candidate's end (then the text
+# after it is checked))]), in the order `find_cards` tries them.
+_CardPlan = tuple[tuple[tuple[int, bool, tuple[tuple[int, bool], ...]], ...], ...]
+_CARD_PLANS: dict[bytes, _CardPlan] = {}
+
+
+def _card_shape_ok(candidate: bytes) -> bool:
+    """The separator rules of `_card_ok`, on a digit shape."""
+    spaced, dashed = b" " in candidate, b"-" in candidate
+    if (spaced and dashed) or b"  " in candidate or b"--" in candidate:
+        return False
+    if spaced or dashed:
+        sizes = [len(g) for g in _SHAPE_DIGIT_RUN_RE.findall(candidate)]
+        if sizes[0] != 4 or not all(3 <= s <= 6 for s in sizes[1:]):
+            return False
+    return True
+
+
+def _card_plan(key: bytes) -> _CardPlan:
+    """`find_cards`' choices for a run of shape `key` that do not depend on its digits."""
+    plan = []
+    for match in _SHAPE_CARD_CANDIDATE_RE.finditer(key):
+        runs = list(map(re.Match.span, _SHAPE_DIGIT_RUN_RE.finditer(key, *match.span())))
+        totals = list(accumulate((e - s for s, e in runs), initial=0))
+        options = []
+        for i, (start, group_end) in enumerate(runs):
+            if i > 0 and key[start - 2] == 0x30 and not (
+                key[start - 1] == 0x20 and group_end - start == 4
+            ):
+                continue  # inside a longer number, unless a card's 4-digit group starts here
+            ends = []
+            for j in range(len(runs), i, -1):
+                if not 12 <= totals[j] - totals[i] <= 19:
+                    continue
+                end = runs[j - 1][1]
+                # Inside the candidate, a group ends at " " or "-"; "-" glues it to the next.
+                if (j < len(runs) and key[end] == 0x2D) or not _card_shape_ok(key[start:end]):
+                    continue
+                ends.append((end, j == len(runs)))
+            options.append((start, i == 0, tuple(ends)))
+        plan.append(tuple(options))
+    return tuple(plan)
+
+
+def _planned_cards(text: str, base: int, plan: _CardPlan) -> list[Span]:
+    """`find_cards(text, base, base + len(key))` for a run whose `_card_plan` is `plan`."""
+    spans = []
+    for options in plan:
+        for start_at, first, ends in options:
+            start = base + start_at
+            if first and _glued_before(text, start):
+                continue
+            for end_at, last in ends:
+                end = base + end_at
+                if last and _glued_after(text, end):
+                    continue
+                if card_valid(text[start:end].replace(" ", "").replace("-", "")):
+                    spans.append(Span(start, end, "card"))
+                    break
+            else:
+                continue
+            break
+    return spans
+
+
 # ---------------------------------------------------------------- IBAN
 
 _IBAN_CANDIDATE_RE = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}")
@@ -641,7 +712,15 @@ class PatternDetector:
                 start -= 1  # the "+" or "(" belongs to the number
             digits, dotted, phone_mark, group_starts, id_shaped = plan
             if want_card and digits >= _CARD_DIGITS:
-                cards = find_cards(text, start, end)
+                if shape is None:
+                    cards = find_cards(text, start, end)
+                else:
+                    card_plan = _CARD_PLANS.get(key)
+                    if card_plan is None:
+                        card_plan = _card_plan(key)
+                        if len(_CARD_PLANS) < _RUN_PLAN_LIMIT:
+                            _CARD_PLANS[key] = card_plan
+                    cards = _planned_cards(text, start, card_plan)
                 if cards:
                     extend(cards)
                     if _covers(cards, start, end) and not _extended(text, end):
