@@ -1,0 +1,208 @@
+"""The plaintext guard: the last check before SiloOS writes anything down (design §7, §11).
+
+Everything SiloOS stores — `.silo/state.db` through `siloos.store`, `.silo/logs/llm.jsonl`
+through `siloos.llm.log` — is tokenized by its callers. This module is the second line of
+defence behind them: a `PlaintextGuard` inspects each text about to be written and refuses
+it when a pattern recognizer still finds personal data in it, so a code path that forgot to
+tokenize fails closed instead of leaving a plaintext value on disk.
+
+How a text is inspected:
+
+- a text that is JSON (the store's JSON columns, every LLM log line) is decoded and each
+  string in it (keys too) is scanned on its own, as the tokenizer saw it: JSON escapes
+  such as ``\\n`` would otherwise glue an ``n`` to the value after them and hide it from
+  the recognizers, which never start a match inside a word. Integers are scanned from 12
+  digits on (a card number written as a number); shorter ones are counts and amounts;
+- every well-formed token (`<type>_tk_<id>`) is replaced by a space first: tokens are what
+  SiloOS is meant to store, and the digits inside their ids must never read as numbers;
+- what is left goes through the detector (by default every `PatternDetector` recognizer);
+  any span it reports is plaintext, and the text is refused.
+
+Known values: the store writes without knowing which customer a text is about, so the
+default guard checks patterns only. `PlaintextGuard.for_scope(scope)` (with a vault) also
+matches that scope's known values (a name or an address no pattern recognizes) for callers
+that do know the scope.
+
+A refusal names where the value was found (the JSON path) and its kind, never the value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from siloos.errors import SiloError
+from siloos.privacy import tokens
+from siloos.privacy.detect import CompositeDetector, Detector, KnownValueDetector
+from siloos.privacy.patterns import PatternDetector
+
+if TYPE_CHECKING:
+    from siloos.privacy.vault import Vault
+
+__all__ = ["GuardVerdict", "PlaintextFound", "PlaintextGuard"]
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    """The guard's answer for one text: clean, or the kinds found and where (no values)."""
+
+    ok: bool
+    kinds: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        if self.ok:
+            return "no plaintext personal data"
+        at = ", ".join(self.places[:3]) + (", ..." if len(self.places) > 3 else "")
+        return f"plaintext personal data ({', '.join(self.kinds)}) at {at}"
+
+
+class PlaintextFound(SiloError):
+    """A text about to be stored holds plaintext personal data of `kinds` at `places`.
+
+    The store reports a guard's complaint by its exception's type name only (it never
+    quotes the guard's message, which in general might hold the value). So each kind gets
+    its own subclass, named `Plaintext<Kind>` (see `found_error`), and the store's one-line
+    refusal still says what was found: "... in audit.detail (PlaintextEmail)".
+    """
+
+    exit_code = 2
+
+    def __init__(self, verdict: GuardVerdict) -> None:
+        super().__init__(f"refusing to write {verdict.reason}")
+        self.kinds = verdict.kinds
+        self.places = verdict.places
+
+
+_found_types: dict[str, type[PlaintextFound]] = {}
+_found_lock = threading.Lock()
+
+
+def found_error(verdict: GuardVerdict) -> PlaintextFound:
+    """The `PlaintextFound` subclass for the verdict's first kind, instantiated."""
+    kind = "".join(c for c in verdict.kinds[0] if c.isalnum()) or "Data"
+    with _found_lock:
+        cls = _found_types.get(kind)
+        if cls is None:
+            name = f"Plaintext{kind.capitalize()}"
+            cls = type(name, (PlaintextFound,), {
+                "__doc__": f"Plaintext personal data of kind {kind!r} was about to be stored.",
+                "__module__": __name__,
+            })
+            _found_types[kind] = cls
+    return cls(verdict)
+
+
+class PlaintextGuard:
+    """Refuses texts that still hold personal data once their tokens are set aside.
+
+    `store_check` is the hook `StateStore.open(path, guard=...)` takes (raises to refuse);
+    `log_check` is the hook `LLMLog(logs_dir, guard=...)` takes (returns a reason or None);
+    `verify` is the policy answer both are built on.
+    """
+
+    def __init__(self, detector: Detector | None = None, *, vault: Vault | None = None) -> None:
+        self.detector: Detector = detector if detector is not None else PatternDetector()
+        self.vault = vault
+
+    # -- the hooks -------------------------------------------------------------------------
+
+    def store_check(self, text: str) -> None:
+        """`siloos.store`'s guard protocol: return when clean, raise `PlaintextFound` if not."""
+        verdict = self.verify(text)
+        if not verdict.ok:
+            raise found_error(verdict)
+
+    def log_check(self, line: str) -> str | None:
+        """`siloos.llm.log`'s guard protocol: None when clean, else the reason to refuse."""
+        verdict = self.verify(line)
+        return None if verdict.ok else verdict.reason
+
+    # -- the policy ------------------------------------------------------------------------
+
+    def verify(self, text: str) -> GuardVerdict:
+        """Scan `text` (JSON is walked, anything else scanned whole); never raises on input."""
+        if not isinstance(text, str):
+            return GuardVerdict(False, ("unknown",), ("a value that is not text",))
+        kinds: list[str] = []
+        places: list[str] = []
+        for place, piece in _pieces(text):
+            for kind in self._kinds_in(piece):
+                if kind not in kinds:
+                    kinds.append(kind)
+                if place not in places:
+                    places.append(place)
+        if kinds:
+            return GuardVerdict(False, tuple(kinds), tuple(places))
+        return GuardVerdict(True)
+
+    def _kinds_in(self, piece: str) -> list[str]:
+        if "_tk_" in piece:
+            # A space, not nothing: the text on either side of a token never joins up.
+            piece = tokens.TOKEN_RE.sub(" ", piece)
+        return [span.kind for span in self.detector.find(piece)]
+
+    def for_scope(self, scope: str) -> PlaintextGuard:
+        """This guard plus exact matching of `scope`'s known vault values (any spelling).
+
+        For writers that know which customer a text is about; the known values are read
+        once, now. Needs the guard to have been given a vault.
+        """
+        if self.vault is None:
+            raise SiloError("a plaintext guard needs a vault to check a scope's known values")
+        known = self.vault.known_values(scope)
+        if not known:
+            return PlaintextGuard(self.detector, vault=self.vault)
+        detector = CompositeDetector([self.detector, KnownValueDetector(known)])
+        return PlaintextGuard(detector, vault=self.vault)
+
+
+def _pieces(text: str) -> Iterator[tuple[str, str]]:
+    """(place, text to scan) for `text`: each scalar of a JSON document with its key, or
+    the whole text when it is not a JSON object, array or string."""
+    if text.lstrip()[:1] in ('{', '[', '"'):
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):  # not JSON after all, or nested too deeply
+            pass
+        else:
+            yield from _walk(value)
+            return
+    yield ("text", text)
+
+
+# A key shown in a place: what code writes as a field name. Any other key (which could be
+# a value itself, say an address used as a key) is shown as "?" so no refusal quotes it.
+_SHOWN_KEY_RE = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+# JSON numbers with fewer digits are counts, sizes, amounts, times and ids, which SiloOS
+# stores all the time and the tokenizer (which only rewrites strings) leaves alone; from 12
+# digits on, a number may be a payment card written without quotes, so it is scanned.
+_SCANNED_INT_DIGITS = 12
+
+
+def _walk(value: Any) -> Iterator[tuple[str, str]]:
+    """Every string (dict keys too) of a decoded JSON value and every integer long enough
+    to be a card number, in document order, each with its path. Each string is scanned on
+    its own, as the tokenizer saw it when it rewrote the document's strings one by one.
+    Iterative, so any depth `json.loads` accepts is walked."""
+    stack: list[tuple[str, Any]] = [("$", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            yield (path, item)
+        elif isinstance(item, dict):
+            children = []
+            for k, v in item.items():
+                place = f"{path}.{k}" if _SHOWN_KEY_RE.fullmatch(k) else f"{path}.?"
+                yield (place, k)
+                children.append((place, v))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", item[i]) for i in range(len(item) - 1, -1, -1))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if abs(item) >= 10 ** (_SCANNED_INT_DIGITS - 1):
+                yield (path, str(item))
