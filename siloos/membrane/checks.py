@@ -219,19 +219,37 @@ class ToolKnown:
 
 
 class CapabilityGranted:
-    """The tool is in the hop's effective capabilities: base caps, ∩ narrow when present."""
+    """The tool is in the hop's effective capabilities: base caps, ∩ narrow when present.
+
+    The effective caps are a pure function of the two verified keys' claims, so they are
+    worked out once per pair of claim objects (`KeysVerified` hands out the same objects
+    for the same pair of key strings) and shared, read-only, by that pair's requests; a
+    pair whose caps cannot be computed is refused every time, just as before."""
 
     name = "capability_granted"
 
     def __init__(self, effective_caps: Callable[[Any, Any], Mapping[str, Mapping[str, Any]]]):
         self.effective_caps = effective_caps
+        #: (base claims, task claims, caps or the refusal) for the last pair seen.
+        self._last: tuple[Any, Any, dict[str, dict[str, Any]] | Refusal] | None = None
+
+    def _caps_for(self, base: Any, task: Any) -> dict[str, dict[str, Any]] | Refusal:
+        last = self._last
+        if last is not None and last[0] is base and last[1] is task:
+            return last[2]
+        try:
+            caps: dict[str, dict[str, Any]] | Refusal = {
+                name: dict(c) for name, c in self.effective_caps(base, task).items()}
+        except Exception as err:  # caps that cannot be computed grant nothing
+            caps = refuse(403, str(getattr(err, "reason", "capabilities cannot be determined")))
+        self._last = (base, task, caps)  # holding them keeps their identities unique
+        return caps
 
     def verify(self, ex: Exchange) -> Verdict:
-        try:
-            caps = self.effective_caps(ex.base, ex.task)
-        except Exception as err:  # caps that cannot be computed grant nothing
-            return refuse(403, str(getattr(err, "reason", "capabilities cannot be determined")))
-        ex.caps = {name: dict(c) for name, c in caps.items()}
+        caps = self._caps_for(ex.base, ex.task)
+        if isinstance(caps, Refusal):
+            return caps
+        ex.caps = caps
         if ex.tool not in ex.caps:
             narrowed = ex.task.narrow is not None and ex.tool in ex.base.caps
             why = "not granted for this task" if narrowed else "not in this agent's capabilities"
@@ -293,11 +311,18 @@ class ArgsMatchSchema:
 
     def __init__(self, args_of: Callable[[Exchange], dict[str, Any]] | None = None) -> None:
         self.args_of = args_of or (lambda ex: ex.request.args)
+        #: exit name -> (its spec, that spec's parameter names): read once per exit.
+        self._names: dict[str, tuple[Any, frozenset[str]]] = {}
+
+    def _param_names(self, spec: Any) -> frozenset[str]:
+        known = self._names.get(spec.name)
+        if known is None or known[0] is not spec:
+            known = self._names[spec.name] = (spec, frozenset(p.name for p in spec.params))
+        return known[1]
 
     def verify(self, ex: Exchange) -> Verdict:
         args = self.args_of(ex)
-        params = {p.name: p for p in ex.spec.params}
-        unknown = sorted(set(args) - set(params))
+        unknown = sorted(set(args) - self._param_names(ex.spec))
         if unknown:
             return refuse(400, f"{ex.tool}: unknown argument {unknown[0][:64]!r}")
         for p in ex.spec.params:

@@ -69,7 +69,8 @@ class Exchange:
     session: CellSession
     base: Any = None
     task: Any = None
-    #: Effective capabilities of this hop: base caps ∩ narrow.
+    #: Effective capabilities of this hop: base caps ∩ narrow. Shared by every request
+    #: made with the same pair of keys: steps read it, never change it.
     caps: dict[str, dict[str, Any]] = field(default_factory=dict)
     tool: str | None = None
     spec: Any = None

@@ -1,0 +1,185 @@
+"""What the membrane now remembers or encodes once, checked for correctness only.
+
+- Tokenized exit results (`TokenizedResults`): a remembered answer is never given once the
+  scope's known values change — a value added by this process or another is found in the
+  very next result — and only results of exact JSON types are remembered at all.
+- The reply is built from the text the result was recorded as, and a replayed call
+  answers with the same bytes.
+- Effective caps worked out once per key pair: a pair whose caps cannot be computed is
+  refused every time.
+- The call pipeline keeps its named steps in the order of design §5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from test_membrane_support import CAPS, Hop, make_hop, test_registry
+
+from siloos.exits import ExitContext, Registry, exit
+from siloos.membrane import checks
+from siloos.membrane.memo import TokenizedResults
+from siloos.membrane.server import Membrane
+
+NEW_NAME = "Quimby Starlark"
+
+
+@exit("perf.say")
+def say(ctx: ExitContext, text: str) -> dict[str, Any]:
+    """Says `text` back: the same result for the same argument, call after call."""
+    return {"said": text}
+
+
+@pytest.fixture
+def hop(tmp_path) -> Hop:
+    h = make_hop(tmp_path, caps={**CAPS, "perf.say": {}})
+    registry = Registry([*test_registry(), say.__silo_exit__])
+    h.membrane = Membrane(h.membrane.session, verifier=h.verifier, registry=registry,
+                          store=h.store, tokenizer=h.tokenizer, services=h.services)
+    yield h
+    h.store.close()
+    h.backoffice.close()
+
+
+def test_a_value_added_to_the_scope_is_found_in_the_next_identical_result(hop):
+    text = f"please ask {NEW_NAME} about it"
+    first = hop.call("perf.say", 1, text=text)
+    again = hop.call("perf.say", 2, text=text)
+    assert first["result"] == again["result"] == {"said": text}  # not a known value yet
+    token = hop.vault.tokenize(NEW_NAME, "name", hop.scope)
+    after = hop.call("perf.say", 3, text=text)
+    assert after["result"] == {"said": f"please ask {token} about it"}
+
+
+def test_a_value_added_by_another_process_is_found_in_the_next_result(hop):
+    text = f"{NEW_NAME} called twice"
+    assert hop.call("perf.say", 1, text=text)["result"] == {"said": text}
+    script = textwrap.dedent(f"""
+        import sqlite3
+        from pathlib import Path
+        from siloos.privacy.vault import Vault
+        conn = sqlite3.connect({str(hop.store.path)!r}, isolation_level=None)
+        print(Vault(conn, Path({str(hop.root / '.silo' / 'keys')!r})).tokenize(
+            {NEW_NAME!r}, "name", {hop.scope!r}))
+        conn.close()
+    """)
+    token = subprocess.run([sys.executable, "-c", script], check=True, timeout=60,
+                           capture_output=True, text=True).stdout.strip()
+    assert token.startswith("name_tk_")
+    assert hop.call("perf.say", 2, text=text)["result"] == {"said": f"{token} called twice"}
+
+
+def test_remembered_answers_equal_fresh_tokenizing(hop):
+    text = "mail odalys.fernwhistle@example.com or call +61 2 9876 5432"
+    replies = [hop.call("perf.say", n, text=text)["result"] for n in range(1, 4)]
+    fresh = hop.tokenizer.tokenize_any({"said": text}, hop.scope)
+    assert replies == [fresh] * 3
+    assert "example.com" not in json.dumps(replies) and "9876" not in json.dumps(replies)
+
+
+@pytest.mark.parametrize("value", [
+    (1, 2), {1: "x"}, {"a": (1,)}, float("nan"), {"a": float("inf")}, {"a": {1, 2}},
+    type("S", (str,), {})("text"), {"a": type("I", (int,), {})(5)}, "x" * 5000,
+])
+def test_only_exact_json_results_are_remembered(value):
+    assert TokenizedResults().key(value) is None
+
+
+def test_key_is_the_exact_text_in_insertion_order():
+    memo = TokenizedResults()
+    assert memo.key({"b": 1, "a": [True, None, 1.5, "é"]}) == '{"b":1,"a":[true,null,1.5,"é"]}'
+    assert memo.key({"a": 1, "b": 1}) != memo.key({"b": 1, "a": 1})
+    assert memo.key({"a": 1}) != memo.key({"a": True}) != memo.key({"a": 1.0})
+
+
+def test_an_answer_is_given_only_under_its_own_stamp():
+    memo = TokenizedResults(size=2)
+    memo.put("k", ("scope", "tool", (3, 9), None), {"v": 1})
+    assert memo.get("k", ("scope", "tool", (3, 9), None)) == {"v": 1}
+    assert memo.get("k", ("scope", "tool", (4, 10), None)) is None
+    assert memo.get("k", ("other", "tool", (3, 9), None)) is None
+    memo.put("k2", "s", 1)
+    memo.put("k3", "s", 2)  # over the size: everything before is forgotten
+    assert memo.get("k", ("scope", "tool", (3, 9), None)) is None
+
+
+def test_the_reply_is_the_recorded_text_and_a_replay_answers_the_same(hop):
+    line = hop.frame("call", 5, tool="perf.say", args={"text": "héllo"})
+    reply = hop.membrane.handle_line(line)
+    key = f"{hop.task_id}/1/1"
+    stored = hop.store.lookup_exit_result(key)
+    assert reply == b'{"id":5,"ok":true,"result":' + stored.result_json.encode() + b"}\n"
+    assert json.loads(reply) == {"id": 5, "ok": True, "result": {"said": "héllo"}}
+    # A retried hop (a new membrane, its sequence back at 1) replays the recorded bytes.
+    again = Membrane(hop.membrane.session, verifier=hop.verifier,
+                     registry=Registry([*test_registry(), say.__silo_exit__]),
+                     store=hop.store, tokenizer=hop.tokenizer, services=hop.services)
+    assert again.handle_line(line) == reply
+    assert hop.last_audit()["detail"].get("replayed") is True
+
+
+def test_every_call_is_still_audited_and_recorded_before_its_reply(hop):
+    for n in range(1, 4):
+        hop.call("perf.say", n, text="same text")
+    rows = [r for r in hop.audit() if r["op"] == "call"]
+    assert [(r["ok"], r["detail"]["seq"]) for r in rows] == [(True, 1), (True, 2), (True, 3)]
+    keys = [r[0] for r in hop.store.conn.execute(
+        "SELECT idempotency_key FROM exit_calls WHERE task_id = ? ORDER BY seq",
+        (hop.task_id,))]
+    assert keys == [f"{hop.task_id}/1/{n}" for n in (1, 2, 3)]
+
+
+def test_caps_that_cannot_be_computed_are_refused_every_time():
+    calls: list[tuple[Any, Any]] = []
+
+    def broken(base: Any, task: Any) -> dict[str, dict[str, Any]]:
+        calls.append((base, task))
+        raise ValueError("no caps")
+
+    step = checks.CapabilityGranted(broken)
+    base, task = object(), object()
+    for _ in range(3):
+        ex = SimpleNamespace(base=base, task=task, tool="t", caps={})
+        verdict = step.verify(ex)  # type: ignore[arg-type]
+        assert isinstance(verdict, checks.Refusal) and verdict.code == 403
+    assert len(calls) == 1  # worked out once for the pair, refused each time
+
+
+def test_caps_are_worked_out_again_for_another_key_pair():
+    seen: list[Any] = []
+
+    def caps(base: Any, task: Any) -> dict[str, dict[str, Any]]:
+        seen.append(base)
+        return {"t": {}} if base.name == "wide" else {}
+
+    step = checks.CapabilityGranted(caps)
+    task = SimpleNamespace(narrow=None)
+    wide, narrow = SimpleNamespace(name="wide", caps={}), SimpleNamespace(name="narrow", caps={})
+    for base, allowed in ((wide, True), (narrow, False), (wide, True)):
+        ex = SimpleNamespace(base=base, task=task, tool="t", caps={})
+        assert (step.verify(ex) is checks.PASS) is allowed  # type: ignore[arg-type]
+    assert [b.name for b in seen] == ["wide", "narrow", "wide"]
+
+
+def test_the_call_pipeline_keeps_its_named_steps_in_order(hop):
+    names = hop.membrane._pipelines["call"].names
+    assert names == (
+        "keys_verified", "base_key_pinned", "agents_match", "task_active", "tool_known",
+        "capability_granted", "within_tool_calls", "args_match_schema",
+        "no_near_miss_tokens", "tokens_in_scope", "hydrated_args_are_tokens",
+        "resolve_tokens", "constraints_hold", "hydrate", "replay_recorded", "execute",
+        "tokenize_result", "record_result")
+
+
+def test_identity_verify_still_answers_through_the_remembered_path(hop):
+    right = hashlib.sha256(b"odalys.fernwhistle@example.com").hexdigest()
+    for n in range(1, 4):
+        reply = hop.call("identity.verify", n, token=hop.tokens["email"], value_sha256=right)
+        assert reply == {"id": n, "ok": True, "result": {"match": True}}
