@@ -180,3 +180,41 @@ def test_planned_cards_on_hand_picked_runs() -> None:
         pairs = planned_and_plain_cards(text)
         assert all(planned == plain for planned, plain in pairs), text
     assert any(planned for planned, _ in planned_and_plain_cards("pay 4111 1111 1111 1111"))
+
+
+PHONE_PIECES = [
+    "0412 345 678", "+61 4 1234 5678", "(02) 9123 4567", "415-555-0100", "1-800-555-0199",
+    "+49(0)5359519423", "+44(0)114 496 0402", "0049 30 12345678", "(0439 821 870)",
+    "212.555.0199", "49.99", "1 234 567", "5555555", "x23", " ext. 7", "call ", "tel",
+    " ", "-", ".", "(", ")", "+", "0", "7", "a", ",", "/",
+]
+phone_texts = st.lists(st.sampled_from(PHONE_PIECES), max_size=12).map("".join)
+
+
+def planned_and_plain_phones(text: str) -> list[tuple[list[object], list[object]]]:
+    view = ScanText(text)
+    shape = view.digit_shape
+    assert shape is not None
+    pairs = []
+    for start, end in view.number_runs:
+        if start > 0 and text[start - 1] in "+(":
+            start -= 1
+        pairs.append((patterns._planned_phones(text, start, shape[start:end]),
+                       patterns.find_phones(text, start, end)))
+    return pairs
+
+
+@given(phone_texts)
+@settings(max_examples=500, deadline=None)
+def test_planned_phones_are_find_phones(text: str) -> None:
+    for planned, plain in planned_and_plain_phones(text):
+        assert planned == plain
+
+
+def test_planned_phones_on_hand_picked_runs() -> None:
+    for text in ["call 0412 345 678 now", "from 49.99 0412 345 678", "1,49 0412 345 678",
+                 "tel 212.555.0199.", "ring (0439 821 870) x", "+1-641-573-4015x7442",
+                 "0412 345 678 0413 345 678"]:
+        pairs = planned_and_plain_phones(text)
+        assert all(planned == plain for planned, plain in pairs), text
+    assert any(planned for planned, _ in planned_and_plain_phones("call 0412 345 678"))

@@ -172,12 +172,23 @@ _NANP_SHAPES = ((3, 3, 4), (1, 3, 3, 4))
 _PHONE_DIGITS = (7, 17)
 
 
-def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
-    """Phone numbers in national and international spellings (allocated or not)."""
-    spans: list[Span] = []
-    for match in _PHONE_CANDIDATE_RE.finditer(text, pos, len(text) if endpos is None else endpos):
+# One phone candidate: its digit groups (brackets and "+" included where they belong),
+# the digits of each, how many digits each has, and totals[k] = digits in groups[:k].
+_PhoneCandidate = tuple[
+    tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]
+]
+
+
+def _phone_candidates(text: str, pos: int, endpos: int) -> list[_PhoneCandidate]:
+    """The candidates `find_phones` looks at in `text[pos:endpos]`, split into groups.
+
+    Only which characters are digits matters here, so a run's digit shape (decoded) gives
+    the same candidates, offsets counted from the run's start.
+    """
+    found = []
+    for match in _PHONE_CANDIDATE_RE.finditer(text, pos, endpos):
         groups = []
-        group_digits = []
+        digit_spans = []
         for group in _PHONE_GROUP_RE.finditer(text, match.start(), match.end()):
             start, end = group.span()
             if text[start] == "(" and text[end - 1] != ")":
@@ -185,8 +196,35 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
             elif text[end - 1] == ")" and "(" not in group[0]:
                 end -= 1
             groups.append((start, end))
-            group_digits.append(group[1])
-        spans.extend(_best_subspans(text, groups, group_digits))
+            digit_spans.append(group.span(1))
+        sizes = tuple(e - s for s, e in digit_spans)
+        totals = tuple(accumulate(sizes[:12], initial=0))
+        found.append((tuple(groups), tuple(digit_spans), sizes, totals))
+    return found
+
+
+def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
+    """Phone numbers in national and international spellings (allocated or not)."""
+    spans: list[Span] = []
+    for candidate in _phone_candidates(text, pos, len(text) if endpos is None else endpos):
+        spans.extend(_best_subspans(text, 0, candidate))
+    return spans
+
+
+_PHONE_PLANS: dict[bytes, tuple[_PhoneCandidate, ...]] = {}
+
+
+def _planned_phones(text: str, base: int, key: bytes) -> list[Span]:
+    """`find_phones(text, base, base + len(key))` for a run whose digit shape is `key`:
+    its candidates and groups are found once per shape."""
+    plan = _PHONE_PLANS.get(key)
+    if plan is None:
+        plan = tuple(_phone_candidates(key.decode("ascii"), 0, len(key)))
+        if len(_PHONE_PLANS) < _RUN_PLAN_LIMIT:
+            _PHONE_PLANS[key] = plan
+    spans: list[Span] = []
+    for candidate in plan:
+        spans.extend(_best_subspans(text, base, candidate))
     return spans
 
 
@@ -206,32 +244,31 @@ def _fresh_start(text: str, previous: tuple[int, int], start: int) -> bool:
     return "." in before or "," in before
 
 
-def _best_subspans(
-    text: str, groups: list[tuple[int, int]], group_digits: list[str]
-) -> list[Span]:
+def _best_subspans(text: str, base: int, candidate: _PhoneCandidate) -> list[Span]:
     """Longest valid phone numbers made of whole digit groups, left to right (a candidate
     may hold a leading amount, a trailing count, or two numbers side by side).
-    `group_digits[k]` is the digits of group k; a run of groups whose digit count is outside
+    The candidate's offsets count from `base`; a run of groups whose digit count is outside
     `_PHONE_DIGITS` is skipped without asking `_phone_ok` (which would refuse it)."""
+    groups, digit_spans, sizes, totals = candidate
     found: list[Span] = []
     count = min(len(groups), 12)
     low, high = _PHONE_DIGITS
-    # totals[k] = digits in groups[:k], so groups[i:j] hold totals[j] - totals[i]
-    totals = list(accumulate(map(len, group_digits[:count]), initial=0))
     i = 0
     while i < count:
-        start = groups[i][0]
-        if i > 0 and not _fresh_start(text, groups[i - 1], start):
-            i += 1
-            continue
-        if i == 0 and _glued_before(text, start):
+        start = base + groups[i][0]
+        if i > 0:
+            before_start, before_end = groups[i - 1]
+            if not _fresh_start(text, (base + before_start, base + before_end), start):
+                i += 1
+                continue
+        elif _glued_before(text, start):
             i += 1
             continue
         hit = None
         for j in range(count, i, -1):
             if not low <= totals[j] - totals[i] <= high:
                 continue
-            end = groups[j - 1][1]
+            end = base + groups[j - 1][1]
             if j == count:  # the last group: an extension may follow, else nothing glued
                 extension = _EXTENSION_RE.match(text, end)
                 if extension is None and _glued_after(text, end):
@@ -240,8 +277,8 @@ def _best_subspans(
                 continue
             else:
                 extension = None
-            chosen = group_digits[i:j]
-            if _phone_ok(text, start, end, tuple(map(len, chosen)), "".join(chosen)):
+            digits = "".join([text[base + s : base + e] for s, e in digit_spans[i:j]])
+            if _phone_ok(text, start, end, sizes[i:j], digits):
                 hit = j
                 found.append(Span(start, extension.end() if extension else end, "phone"))
                 break
@@ -736,7 +773,10 @@ class PatternDetector:
                 or any(text[start + at] == "0" for at in group_starts)
                 or _phone_word_before(text, start, shape)
             ):
-                extend(find_phones(text, start, end))
+                if shape is None:
+                    extend(find_phones(text, start, end))
+                else:
+                    extend(_planned_phones(text, start, key))
             if want_ssn and id_shaped:
                 extend(find_national_ids(text, start, end))
 
