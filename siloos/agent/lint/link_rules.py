@@ -8,7 +8,9 @@ are fine; a template placeholder (`{{ url }}`) is filled host-side and is not ch
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -43,6 +45,45 @@ def _resolve(unit: MarkdownUnit, path: str) -> Path | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Landing:
+    """Where a link to a local file lands; `inside` is None when it is absolute or escapes."""
+
+    absolute: bool
+    inside: Path | None
+
+
+def _landing(unit: MarkdownUnit, target: str, root: Path) -> _Landing | None:
+    """Where `target` lands relative to `root`, or None when it is not a local file link."""
+    path = _local_target(target)
+    if path is None:
+        return None
+    if path.startswith(("/", "\\")):
+        return _Landing(absolute=True, inside=None)
+    resolved = _resolve(unit, path)
+    inside = resolved if resolved is not None and resolved.is_relative_to(root) else None
+    return _Landing(absolute=False, inside=inside)
+
+
+class _LinkRule(Rule):
+    """A check of each link of a readable markdown file (an unreadable one is SILO301's)."""
+
+    unit = "markdown"
+
+    def check(self, unit: MarkdownUnit, ctx: LintContext) -> Iterator[Hit]:
+        if unit.error is not None:
+            return
+        root = ctx.link_root.resolve()
+        for link in mdscan.links(unit.body, unit.body_line):
+            problem = self.link_problem(link.target, unit, root)
+            if problem:
+                yield Hit(unit.path, link.line, problem)
+
+    @abstractmethod
+    def link_problem(self, target: str, unit: MarkdownUnit, root: Path) -> str | None:
+        """What is wrong with one link target, or None; `root` is where links must stay."""
+
+
 class MarkdownUnreadable(Rule):
     id = "SILO301"
     summary = "a markdown file is unreadable (not UTF-8, binary or too large)"
@@ -53,71 +94,48 @@ class MarkdownUnreadable(Rule):
             yield error_hit(unit.path, unit.error, "cannot read markdown")
 
 
-class LinkResolves(Rule):
+class LinkResolves(_LinkRule):
     id = "SILO302"
     summary = "a relative link points at a file that does not exist"
-    unit = "markdown"
 
-    def check(self, unit: MarkdownUnit, ctx: LintContext) -> Iterator[Hit]:
-        if unit.error is not None:
-            return
-        root = ctx.link_root.resolve()
-        for link in mdscan.links(unit.body, unit.body_line):
-            path = _local_target(link.target)
-            if path is None or path.startswith(("/", "\\")):
-                continue
-            resolved = _resolve(unit, path)
-            if resolved is None or not resolved.is_relative_to(root):
-                continue  # SILO303 reports it
-            if not resolved.exists():
-                yield Hit(unit.path, link.line, f"link target {link.target!r} does not exist")
+    def link_problem(self, target: str, unit: MarkdownUnit, root: Path) -> str | None:
+        landing = _landing(unit, target, root)
+        # An absolute or escaping link is SILO303's; only a link inside can be missing.
+        if landing is None or landing.inside is None or landing.inside.exists():
+            return None
+        return f"link target {target!r} does not exist"
 
 
-class LinkStaysInside(Rule):
+class LinkStaysInside(_LinkRule):
     id = "SILO303"
     summary = "a link is an absolute path or escapes the workspace"
-    unit = "markdown"
 
-    def check(self, unit: MarkdownUnit, ctx: LintContext) -> Iterator[Hit]:
-        if unit.error is not None:
-            return
-        root = ctx.link_root.resolve()
-        for link in mdscan.links(unit.body, unit.body_line):
-            path = _local_target(link.target)
-            if path is None:
-                continue
-            if path.startswith(("/", "\\")):
-                yield Hit(unit.path, link.line,
-                          f"link {link.target!r} is an absolute path; use a relative link")
-                continue
-            resolved = _resolve(unit, path)
-            if resolved is None or not resolved.is_relative_to(root):
-                yield Hit(unit.path, link.line,
-                          f"link {link.target!r} leaves the workspace ({root})")
+    def link_problem(self, target: str, unit: MarkdownUnit, root: Path) -> str | None:
+        landing = _landing(unit, target, root)
+        if landing is None or landing.inside is not None:
+            return None
+        if landing.absolute:
+            return f"link {target!r} is an absolute path; use a relative link"
+        return f"link {target!r} leaves the workspace ({root})"
 
 
-class LinkScheme(Rule):
+class LinkScheme(_LinkRule):
     id = "SILO304"
     summary = "a link uses a scheme other than http, https or mailto"
-    unit = "markdown"
 
-    def check(self, unit: MarkdownUnit, ctx: LintContext) -> Iterator[Hit]:
-        if unit.error is not None:
-            return
-        for link in mdscan.links(unit.body, unit.body_line):
-            target = link.target.strip()
-            if not target or "{{" in unquote(target):
-                continue
-            parts = _split(target)
-            if parts is None:
-                yield Hit(unit.path, link.line, f"link {target!r} is not a valid URL")
-            elif parts.scheme and parts.scheme.lower() not in ALLOWED_SCHEMES:
-                yield Hit(unit.path, link.line, f"link {target!r} uses the "
-                                                f"{parts.scheme.lower()}: scheme; only "
-                                                "http, https, mailto or relative links")
-            elif not parts.scheme and parts.netloc:
-                yield Hit(unit.path, link.line, f"link {target!r} is protocol-relative; "
-                                                "write https:// explicitly")
+    def link_problem(self, target: str, unit: MarkdownUnit, root: Path) -> str | None:
+        target = target.strip()
+        if not target or "{{" in unquote(target):
+            return None
+        parts = _split(target)
+        if parts is None:
+            return f"link {target!r} is not a valid URL"
+        if parts.scheme and parts.scheme.lower() not in ALLOWED_SCHEMES:
+            return (f"link {target!r} uses the {parts.scheme.lower()}: scheme; only "
+                    "http, https, mailto or relative links")
+        if not parts.scheme and parts.netloc:
+            return f"link {target!r} is protocol-relative; write https:// explicitly"
+        return None
 
 
 RULES: tuple[Rule, ...] = (MarkdownUnreadable(), LinkResolves(), LinkStaysInside(),
