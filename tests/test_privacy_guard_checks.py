@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from siloos.errors import SiloError
 from siloos.llm.base import LLMError
 from siloos.llm.log import LLMLog
-from siloos.privacy import tokens
-from siloos.privacy.guard import PlaintextFound, PlaintextGuard
+from siloos.privacy import PatternDetector, Vault, create_vault_keys, tokens
+from siloos.privacy.guard import GuardVerdict, PlaintextFound, PlaintextGuard, found_error
 from siloos.store import StateStore
 from siloos.store.errors import PlaintextRefused
 
@@ -211,3 +212,31 @@ def test_a_guarded_llm_log_refuses_a_plaintext_line(tmp_path: Path,
                request={"messages": [{"role": "user", "content": "My IBAN is iban_tk_"
                                       "0123456789ab"}]})
     assert [r["task_id"] for r in log.records()] == ["task_lgipk3c756hzr6w6"]
+
+
+def test_the_detector_is_the_guards_whole_policy(guard: PlaintextGuard) -> None:
+    emails_only = PlaintextGuard(PatternDetector(kinds=["email"]))
+    assert emails_only.verify("call 0412 345 678").ok
+    assert emails_only.verify("mail bob@example.com").kinds == ("email",)
+    assert guard.verify("call 0412 345 678").kinds == ("phone",)
+
+
+def test_known_values_need_a_vault(guard: PlaintextGuard) -> None:
+    with pytest.raises(SiloError, match="needs a vault"):
+        guard.for_scope("scp_0123")
+
+
+def test_a_scope_without_known_values_checks_patterns_only(tmp_path: Path) -> None:
+    create_vault_keys(tmp_path / "keys")
+    with StateStore.open(tmp_path / "state.db") as store:
+        scoped = PlaintextGuard(vault=Vault(store.conn, tmp_path / "keys")).for_scope("scp_none")
+        assert scoped.verify("spoke with Odalys Fernwhistle").ok
+        assert scoped.verify("mail bob@example.com").kinds == ("email",)
+
+
+def test_each_kind_has_one_refusal_type() -> None:
+    first = found_error(GuardVerdict(False, ("phone", "email"), ("$.a",)))
+    again = found_error(GuardVerdict(False, ("phone",), ("$.b",)))
+    assert type(first) is type(again) and type(first).__name__ == "PlaintextPhone"
+    assert isinstance(first, PlaintextFound) and isinstance(first, SiloError)
+    assert first.kinds == ("phone", "email") and "$.a" in str(first)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GuardVerdict", "PlaintextFound", "PlaintextGuard"]
 
+
 @dataclass(frozen=True)
 class GuardVerdict:
     """The guard's answer for one text: clean, or the kinds found and where (no values)."""
@@ -162,8 +163,8 @@ class PlaintextGuard:
 
 
 def _pieces(text: str) -> Iterator[tuple[str, str]]:
-    """(place, text to scan) for `text`: each scalar of a JSON document with its key, or
-    the whole text when it is not a JSON object, array or string."""
+    """(place, text to scan) for `text`: the strings (and long integers) of a JSON
+    document with their paths, or the whole text when it does not decode as JSON."""
     if text.lstrip()[:1] in ('{', '[', '"'):
         try:
             value = json.loads(text)
