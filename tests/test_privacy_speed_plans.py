@@ -218,3 +218,38 @@ def test_planned_phones_on_hand_picked_runs() -> None:
         pairs = planned_and_plain_phones(text)
         assert all(planned == plain for planned, plain in pairs), text
     assert any(planned for planned, _ in planned_and_plain_phones("call 0412 345 678"))
+
+
+ID_PIECES = [
+    "078-05-1120", "078 05 1120", "876 543 210", "876543210", "123 456782", "666-12-3456",
+    "SSN ", "TFN: ", "order ", "# ", "ref ", "x", "a", " ", "-", ".", "0", "7", "5",
+]
+id_texts = st.lists(st.sampled_from(ID_PIECES), max_size=12).map("".join)
+
+
+def planned_and_plain_ids(text: str) -> list[tuple[list[object], list[object]]]:
+    view = ScanText(text)
+    shape = view.digit_shape
+    assert shape is not None
+    pairs = []
+    for start, end in view.number_runs:
+        if start > 0 and text[start - 1] in "+(":
+            start -= 1
+        pairs.append((patterns._planned_ids(text, start, shape[start:end]),
+                       patterns.find_national_ids(text, start, end)))
+    return pairs
+
+
+@given(id_texts)
+@settings(max_examples=500, deadline=None)
+def test_planned_ids_are_find_national_ids(text: str) -> None:
+    for planned, plain in planned_and_plain_ids(text):
+        assert planned == plain
+
+
+def test_planned_ids_on_hand_picked_runs() -> None:
+    for text in ["SSN 078-05-1120.", "TFN: 876 543 210", "order 876543210", "x078-05-1120",
+                 "ssn 876 543 210 078-05-1120", "1-078-05-1120"]:
+        pairs = planned_and_plain_ids(text)
+        assert all(planned == plain for planned, plain in pairs), text
+    assert any(planned for planned, _ in planned_and_plain_ids("SSN 078-05-1120"))

@@ -522,24 +522,58 @@ _NOT_ID_WORDS_RE = re.compile(
 )
 
 
+# Where SSN- and TFN-shaped candidates lie in a text: the starts of `_SSN_RE` matches
+# (always 11 long) and the spans of `_NINE_RE` matches with zero or two spaces.
+_IdCandidates = tuple[tuple[int, ...], tuple[tuple[int, int], ...]]
+
+
+def _id_candidates(text: str, pos: int, endpos: int) -> _IdCandidates:
+    """The candidates `find_national_ids` checks. Only which characters are digits matters,
+    so a run's digit shape (decoded) gives them too, offsets counted from the run's start."""
+    ssns = tuple(m.start() for m in _SSN_RE.finditer(text, pos, endpos))
+    nines = tuple(
+        m.span() for m in _NINE_RE.finditer(text, pos, endpos) if m[0].count(" ") in (0, 2)
+    )
+    return ssns, nines
+
+
 def find_national_ids(text: str, pos: int = 0, endpos: int | None = None) -> list[Span]:
     """US SSNs (ddd-dd-dddd, valid ranges) and 9-digit TFN-style ids (TFN checksum)."""
+    candidates = _id_candidates(text, pos, len(text) if endpos is None else endpos)
+    return _checked_ids(text, 0, candidates)
+
+
+_ID_PLANS: dict[bytes, _IdCandidates] = {}
+
+
+def _planned_ids(text: str, base: int, key: bytes) -> list[Span]:
+    """`find_national_ids(text, base, base + len(key))` for a run of digit shape `key`."""
+    plan = _ID_PLANS.get(key)
+    if plan is None:
+        plan = _id_candidates(key.decode("ascii"), 0, len(key))
+        if len(_ID_PLANS) < _RUN_PLAN_LIMIT:
+            _ID_PLANS[key] = plan
+    return _checked_ids(text, base, plan)
+
+
+def _checked_ids(text: str, base: int, candidates: _IdCandidates) -> list[Span]:
+    """The candidates (offsets from `base`) that are ids: nothing glued to them, valid
+    ranges or checksum, and for 9-digit numbers no order/invoice word right before."""
     spans = []
-    endpos = len(text) if endpos is None else endpos
-    for match in _SSN_RE.finditer(text, pos, endpos):
-        start, end = match.span()
+    ssns, nines = candidates
+    for start in ssns:
+        start += base
+        end = start + 11
         if _glued_before(text, start) or _glued_after(text, end):
             continue
-        if ssn_valid(match[1], match[3], match[4]):
+        if ssn_valid(text[start : start + 3], text[start + 4 : start + 6], text[start + 7 : end]):
             spans.append(Span(start, end, "ssn"))
-    for match in _NINE_RE.finditer(text, pos, endpos):
-        start, end = match.span()
-        candidate = match[0]
+    for start, end in nines:
+        start += base
+        end += base
         if _glued_before(text, start) or _glued_after(text, end):
             continue
-        if candidate.count(" ") not in (0, 2):
-            continue
-        digits = candidate.replace(" ", "")
+        digits = text[start:end].replace(" ", "")
         id_context = _context_before(text, start, _ID_WORDS_RE, 32)
         if not id_context and _NOT_ID_WORDS_RE.search(text, max(0, start - 24), start):
             continue
@@ -778,7 +812,10 @@ class PatternDetector:
                 else:
                     extend(_planned_phones(text, start, key))
             if want_ssn and id_shaped:
-                extend(find_national_ids(text, start, end))
+                if shape is None:
+                    extend(find_national_ids(text, start, end))
+                else:
+                    extend(_planned_ids(text, start, key))
 
 
 # What `_find_numbers` needs to know about a run before calling any recognizer, decided
