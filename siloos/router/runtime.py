@@ -17,6 +17,7 @@ from siloos.cell import get_backend
 from siloos.cell.backend import JailBackend
 from siloos.exits import Registry
 from siloos.keys import KeyRing, KeyVerifier
+from siloos.privacy.guard import PlaintextGuard
 from siloos.privacy.tokenizer import Tokenizer
 from siloos.privacy.vault import Vault
 from siloos.store import StateStore
@@ -47,7 +48,9 @@ class Runtime:
         registry = Registry.for_workspace(workspace)
         ring = KeyRing.load(workspace.keys_dir)
         workspace.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        store = StateStore.open(workspace.state_db)
+        # Defence in depth: whatever path forgot to tokenize, the store refuses to write a
+        # value that still looks like personal data (and the LLM log the same).
+        store = StateStore.open(workspace.state_db, guard=PlaintextGuard().store_check)
         vault = Vault(store.conn, workspace.keys_dir)
         tokenizer = Tokenizer(vault)
         backoffice = BackOffice.open(workspace.backoffice_db)
@@ -75,4 +78,5 @@ def _open_llm(workspace: Workspace, llm_spec: str | None) -> tuple[Any, Any]:
     from siloos.llm import get_provider
     from siloos.llm.log import LLMLog
 
-    return get_provider(spec, workspace.config, root=workspace.root), LLMLog(workspace.logs_dir)
+    return (get_provider(spec, workspace.config, root=workspace.root),
+            LLMLog(workspace.logs_dir, guard=PlaintextGuard().log_check))
