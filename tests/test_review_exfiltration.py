@@ -147,3 +147,13 @@ def test_hop_key_of_the_first_hop_does_not_open_the_second(tmp_path: Path) -> No
                      "task_key": old_key}) + "\n").encode()))
     assert replay["ok"] is False and replay["error"]["code"] in (403, 409)
     assert second.send("task", 6)["ok"] is True
+
+
+def test_audit_details_never_hold_a_cell_chosen_value_used_as_a_key(tmp_path: Path) -> None:
+    """The audit scans keys as well as values: a cell-chosen email used as a dict key in
+    its arguments is written down as a token, not as plaintext."""
+    hop = make_hop(tmp_path, caps={**CAPS, "customers.compare": {}})
+    hop.call("customers.compare", 1, customer=hop.tokens["cust"],
+             claimed={"mallory.exfil@evil.example": "00"})
+    rows = hop.store.audit_events(hop.task_id)
+    assert rows and "mallory.exfil@evil.example" not in json.dumps(rows)

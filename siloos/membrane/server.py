@@ -209,7 +209,16 @@ class Membrane:
             if isinstance(item, str):
                 return scan(item)
             if isinstance(item, dict):
-                return {k: walk(v) for k, v in item.items()}
+                # Keys too: a cell may put a value where a field name goes.
+                out: dict[Any, Any] = {}
+                for k, v in item.items():
+                    key = scan(k) if isinstance(k, str) else k
+                    n = 1
+                    while key in out:  # two keys that read as one token: keep both
+                        n += 1
+                        key = f"{scan(k)}#{n}"
+                    out[key] = walk(v)
+                return out
             if isinstance(item, list):
                 return [walk(v) for v in item]
             return item
