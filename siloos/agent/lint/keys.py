@@ -1,10 +1,10 @@
-"""Rule shapes for frontmatter keys, shared by AGENT.md, procedures and workflows.
+"""Rule shapes for frontmatter, shared by AGENT.md, procedures and workflows.
 
-Every frontmatter rule starts the same way: no mapping to check means nothing to say
-(the file-level rule reports a missing or broken document), and a finding about a key
-points at the line the key sits on. The shapes here hold that once, so a rule states only
-its key and what is wrong with the value. The name and description checks live here too:
-all three kinds of document follow the Agent Skills rules for them.
+Every key rule starts the same way: no mapping to check means nothing to say (the
+document-level `FrontmatterRule` reports a missing or broken document), and a finding
+about a key points at the line the key sits on. The shapes here hold that once, so a rule
+states only its key and what is wrong with the value. The name and description checks
+live here too: all three kinds of document follow the Agent Skills rules for them.
 """
 
 from __future__ import annotations
@@ -167,8 +167,10 @@ def duplicate_key_hits(file: Path, doc: Document) -> Iterator[Hit]:
 
 
 class FrontmatterRule(Rule):
-    """The document-level rule: an unreadable or unparsable file, no frontmatter, frontmatter
-    that is not a mapping, and repeated keys. The key rules stay silent in all these cases.
+    """The document-level rule: unreadable or unparsable, no frontmatter, not a mapping.
+
+    It also reports repeated keys. The key rules stay silent in all these cases, so each
+    broken document is reported once, here.
     """
 
     #: Starts the finding for a load error this rule owns.

@@ -55,8 +55,10 @@ StageProblem = tuple[tuple[str, ...], str]
 
 
 class _StageRule(Rule):
-    """A check of each stage that is a mapping; findings point into the stage and are
-    prefixed with its 1-based number, so a rule says only what is wrong inside one stage.
+    """A check of each stage that is a mapping, one stage at a time.
+
+    Findings point into the stage and are prefixed with its 1-based number, so a rule
+    says only what is wrong inside one stage.
     """
 
     unit = "workflow"
