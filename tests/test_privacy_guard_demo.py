@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import siloos.llm.log as llm_log
 import siloos.router.runtime as runtime
 from siloos.cli.demo import run_demo
 from siloos.privacy.guard import GuardVerdict, PlaintextGuard
@@ -162,21 +161,18 @@ class _CountingGuard(PlaintextGuard):
 
 def test_a_guarded_demo_run_goes_through_without_a_refusal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store_guard, log_guard = _CountingGuard(), _CountingGuard()
-    real_open = StateStore.open
+    # `Runtime.open` wires a PlaintextGuard into the store and the LLM log; count what the
+    # real guards decided during a whole demo run.
+    made: list[_CountingGuard] = []
 
-    def guarded_open(path: Path | str, **kwargs: Any) -> StateStore:
-        kwargs.setdefault("guard", store_guard.store_check)
-        return real_open(path, **kwargs)
+    def counting_guard() -> _CountingGuard:
+        made.append(_CountingGuard())
+        return made[-1]
 
-    class GuardedLLMLog(llm_log.LLMLog):
-        def __init__(self, logs_dir: Path | str, guard: Any = None) -> None:
-            super().__init__(logs_dir, guard=guard or log_guard.log_check)
-
-    # What the integrator's two lines in `Runtime.open` do, installed from outside.
-    monkeypatch.setattr(runtime.StateStore, "open", guarded_open)
-    monkeypatch.setattr(llm_log, "LLMLog", GuardedLLMLog)
+    monkeypatch.setattr(runtime, "PlaintextGuard", counting_guard)
     run_demo(tmp_path, say=lambda _line: None)  # raises unless both tasks end done
+    assert len(made) == 2  # one runtime: the store's guard first, then the LLM log's
+    store_guard, log_guard = made
 
     assert len(store_guard.verdicts) > 100 and len(log_guard.verdicts) > 5
     assert [v.reason for v in store_guard.verdicts + log_guard.verdicts if not v.ok] == []
