@@ -27,6 +27,7 @@ from siloos.cell import cgroups, seccomp
 from siloos.cell.backend import CheckResult
 from siloos.cell.spec import CellResult, CellSpec
 from siloos.errors import SiloError
+from siloos.sdk import SDK_DIR
 
 if TYPE_CHECKING:
     from siloos.cell.nsjail import NsjailBackend
@@ -35,7 +36,6 @@ MIN_PYTHON = (3, 11)
 PROBE_TIMEOUT = 20
 #: The uid probe cells run as: inside the default cell range, never 0.
 PROBE_UID = 200_000 - 1
-SDK_DIR = Path(__file__).resolve().parent.parent / "sdk"
 
 
 def _run_coroutine(coro: Coroutine[Any, Any, CellResult]) -> CellResult:

@@ -20,6 +20,7 @@ from siloos.keys import KeyRing, KeyVerifier
 from siloos.privacy.guard import PlaintextGuard
 from siloos.privacy.tokenizer import Tokenizer
 from siloos.privacy.vault import Vault
+from siloos.sdk import SDK_DIR
 from siloos.store import StateStore
 from siloos.workspace import Workspace
 
@@ -62,9 +63,8 @@ class Runtime:
 
     @property
     def sdk_dir(self) -> Path:
-        import siloos
-
-        return Path(siloos.__file__).resolve().parent / "sdk"
+        """The SDK folder every cell of this runtime gets at `/opt/silo`."""
+        return SDK_DIR
 
     def close(self) -> None:
         self.backoffice.close()
