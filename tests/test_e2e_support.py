@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from siloos.backoffice import BackOffice
-from siloos.cli.init import init_workspace
 from siloos.workspace import Workspace
+from siloos.workspace_init import init_workspace
 
 AGENTS_SRC = Path(__file__).resolve().parent / "e2e_agents"
 SILO = Path(sys.executable).with_name("silo")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from siloos.cli.app import main
-from siloos.cli.init import init_workspace
 from siloos.errors import UsageError
 from siloos.workspace import DEFAULT_LIMITS, Workspace
+from siloos.workspace_init import init_workspace
 
 
 def mode(path: Path) -> int:
@@ -147,7 +147,7 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_init_state_gives_a_cloned_workspace_its_own_keys(tmp_path: Path) -> None:
-    from siloos.cli.init import init_state
+    from siloos.workspace_init import init_state
 
     (tmp_path / "silo.toml").write_text('[workspace]\nname = "cloned"\n')
     with pytest.raises(UsageError, match="silo init --state"):
@@ -163,7 +163,7 @@ def test_init_state_gives_a_cloned_workspace_its_own_keys(tmp_path: Path) -> Non
 
 
 def test_init_state_needs_a_workspace(tmp_path: Path) -> None:
-    from siloos.cli.init import init_state
+    from siloos.workspace_init import init_state
 
     with pytest.raises(UsageError, match=r"no silo\.toml"):
         init_state(tmp_path)

@@ -9,10 +9,10 @@ import pytest
 
 from siloos.agent.scaffold import NAME_MAX, check_name, new_agent, new_procedure
 from siloos.cli.app import main
-from siloos.cli.init import init_workspace
 from siloos.errors import UsageError
 from siloos.exits import Registry
 from siloos.workspace import Workspace
+from siloos.workspace_init import init_workspace
 
 
 @pytest.fixture()

@@ -10,9 +10,9 @@ import pytest
 from siloos.agent.pack import agent_digest, pack_agent
 from siloos.agent.scaffold import new_agent
 from siloos.cli.app import main
-from siloos.cli.init import init_workspace
 from siloos.errors import CheckFailed, UsageError
 from siloos.workspace import Workspace
+from siloos.workspace_init import init_workspace
 
 PEM = ("-----BEGIN PRIVATE KEY-----\n"
        "MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n"

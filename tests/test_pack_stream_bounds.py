@@ -16,9 +16,9 @@ import siloos.agent.unpack as pack_mod
 from siloos.agent.pack import pack_agent
 from siloos.agent.scaffold import new_agent
 from siloos.agent.unpack import MAX_EXTENDED_HEADER_BYTES, unpack
-from siloos.cli.init import init_workspace
 from siloos.errors import InputError
 from siloos.workspace import Workspace
+from siloos.workspace_init import init_workspace
 
 BLOCK = 512
 END = b"\0" * (2 * BLOCK)

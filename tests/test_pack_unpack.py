@@ -12,9 +12,9 @@ import pytest
 from siloos.agent.pack import pack_agent
 from siloos.agent.scaffold import new_agent
 from siloos.agent.unpack import unpack
-from siloos.cli.init import init_workspace
 from siloos.errors import InputError, UsageError
 from siloos.workspace import Workspace
+from siloos.workspace_init import init_workspace
 
 
 def make_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:

@@ -29,8 +29,8 @@ from pathlib import Path
 from siloos.backoffice import BackOffice
 from siloos.bench.errors import BenchmarkFailed
 from siloos.cell.spec import INTERPRETER_FLAGS
-from siloos.cli.init import init_workspace
 from siloos.workspace import CellConfig, Workspace
+from siloos.workspace_init import init_workspace
 
 DEFAULT_WORKERS = 1
 BENCH_AGENT = "bench-agent"

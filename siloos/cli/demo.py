@@ -18,9 +18,9 @@ import typer
 
 from siloos.agent.pack import pack_agent
 from siloos.agent.scaffold import new_agent
-from siloos.cli.init import init_workspace
 from siloos.errors import CheckFailed
 from siloos.workspace import Workspace
+from siloos.workspace_init import init_workspace
 
 DEMO_AGENT = "hello-agent"
 
