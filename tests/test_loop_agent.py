@@ -6,17 +6,24 @@ import base64
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from siloos.sdk import SDK_DIR
+
+sys.path.insert(0, str(SDK_DIR))
+
+import silo
+from silo import loop
+
+from siloos.agent import load_agent
+from siloos.exits import Registry
+from siloos.llm.scripted import ScriptedProvider
+from siloos.router.run import tools_for
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "siloos" / "sdk"))
-
-import silo  # noqa: E402
-from silo import loop  # noqa: E402
-
-from siloos.llm.scripted import ScriptedProvider  # noqa: E402
 
 CUSTOMER = "cust_tk_0a1b2c3d4e5f"
 
@@ -101,17 +108,32 @@ def agent_dir(tmp_path: Path) -> Path:
     return d
 
 
+def router_tools(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
+    """The payload's `tools` exactly as the router builds them (`tools_for`)."""
+    return tools_for(SimpleNamespace(registry=Registry.builtin()),  # type: ignore[arg-type]
+                     SimpleNamespace(capabilities=capabilities))  # type: ignore[arg-type]
+
+
+CAPS = {"llm": {}, "orders.get": {}, "refunds.issue": {"max_amount": 500},
+        "email.send": {"templates": ["a"]}}
+
+
 def payload(**extra: Any) -> dict[str, Any]:
     base = {"task_id": "task_1", "agent": "refund-agent",
             "input": {"customer": CUSTOMER, "message": "refund please"}, "history": [],
-            "outcomes": {"200": "done", "301": "manager-agent takes over"}}
+            "outcomes": {"200": "done", "301": "manager-agent takes over"},
+            "tools": router_tools(CAPS)}
     base.update(extra)
     return base
 
 
-def run(fake: FakeMembrane, monkeypatch, agent_dir: Path, **kw) -> dict[str, Any]:
+def run(fake: FakeMembrane, monkeypatch, agent_dir: Path, base_key: str | None = None,
+        **kw) -> dict[str, Any]:
     fake.install(monkeypatch)
-    monkeypatch.delenv("SILO_BASE_KEY", raising=False)
+    if base_key is None:
+        monkeypatch.delenv("SILO_BASE_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SILO_BASE_KEY", base_key)
     monkeypatch.delenv("SILO_TASK_KEY", raising=False)
     return silo.run_agent(agent_dir=str(agent_dir), **kw)
 
@@ -237,9 +259,15 @@ def test_fatal_membrane_errors_propagate(monkeypatch, agent_dir, code):
     assert fake.finished == []
 
 
-def test_system_prompt_and_tools_from_the_folder(monkeypatch, agent_dir):
+def _jwt(claims: dict[str, Any]) -> str:
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"eyJhbGciOiJFZERTQSJ9.{body}.c2ln"
+
+
+def test_system_prompt_from_the_folder_and_tools_from_the_payload(monkeypatch, agent_dir):
     fake = FakeMembrane(payload(), replies=[turn(use("finish", "t", status=200, summary={}))])
-    run(fake, monkeypatch, agent_dir)
+    run(fake, monkeypatch, agent_dir,
+        base_key=_jwt({"caps": {"llm": {}}, "escalate_to": ["manager-agent", "human"]}))
     request = fake.llm_requests[0]
     system = request["system"]
     assert system.startswith("You are refund-agent.")
@@ -248,7 +276,8 @@ def test_system_prompt_and_tools_from_the_folder(monkeypatch, agent_dir):
                   "- 200: done", "- 301: manager-agent takes over"):
         assert piece in system
     names = [t["name"] for t in request["tools"]]
-    assert names == ["orders_get", "refunds_issue", "email_send", "finish", "escalate"]
+    # The router's order (sorted exit names), never the base key's caps (only `llm` there).
+    assert names == ["email_send", "orders_get", "refunds_issue", "finish", "escalate"]
     escalate = request["tools"][-1]["input_schema"]["properties"]["target"]
     assert escalate["enum"] == ["manager-agent", "human"]
     first = request["messages"][0]["content"]
@@ -269,32 +298,41 @@ def test_tools_from_payload_carry_schemas(monkeypatch, agent_dir):
     assert tools[0] == {"name": "orders_get", "description": "One order.", "input_schema": schema}
     assert [t["name"] for t in tools] == ["orders_get", "finish", "escalate"]
     assert tools[1]["description"].startswith("End your work")
+    assert "enum" not in tools[-1]["input_schema"]["properties"]["target"]
 
 
-def _jwt(claims: dict[str, Any]) -> str:
-    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    return f"eyJhbGciOiJFZERTQSJ9.{body}.c2ln"
+@pytest.mark.parametrize("tools", [None, "orders.get", {"orders.get": {}}])
+def test_a_payload_without_a_tool_list_finishes_500_before_any_model_turn(
+        monkeypatch, agent_dir, tools):
+    # The folder's AGENT.md declares capabilities and a base key carries caps: neither is
+    # read as a tool list. Only the router's `tools` counts.
+    task = payload()
+    if tools is None:
+        del task["tools"]
+    else:
+        task["tools"] = tools
+    fake = FakeMembrane(task, replies=[turn(use("orders_get", "t1", order="o"))],
+                        exits={"orders.get": lambda order: {}})
+    result = run(fake, monkeypatch, agent_dir, base_key=_jwt({"caps": {"orders.get": {}}}))
+    assert result["status"] == 500
+    assert result["summary"] == {"reason": "no tool list in the task payload"}
+    assert fake.finished == [{"status": 500,
+                              "summary": {"reason": "no tool list in the task payload"},
+                              "output": {}, "redirect": None}]
+    assert fake.llm_requests == [] and fake.calls == []
 
 
-def test_tools_from_base_key_narrowed_by_task_key(agent_dir):
-    env = {"SILO_BASE_KEY": _jwt({"caps": {"llm": {}, "orders.get": {}, "refunds.issue": {}},
-                                  "escalate_to": ["human"]}),
-           "SILO_TASK_KEY": _jwt({"narrow": {"refunds.issue": {"max_amount": 750}}})}
-    tools, names = loop.build_tools({}, str(agent_dir), env)
-    assert [t["name"] for t in tools] == ["refunds_issue", "finish", "escalate"]
-    assert names == {"refunds_issue": "refunds.issue"}
-    assert tools[-1]["input_schema"]["properties"]["target"]["enum"] == ["human"]
-    assert tools[0]["input_schema"] == {"type": "object"}
+def test_an_empty_tool_list_still_offers_finish_and_escalate():
+    tools, names = loop.build_tools({"tools": []}, {})
+    assert [t["name"] for t in tools] == ["finish", "escalate"] and names == {}
 
 
-def test_frontmatter_parsing_helpers():
-    front, body = loop.split_frontmatter("---\na: 1\ncapabilities:\n  x.y: {}\n  z:\n"
-                                         "    k: 1\nother: 2\n---\nBody\n")
-    assert body == "Body\n"
-    assert loop.frontmatter_keys(front, "capabilities") == ["x.y", "z"]
+def test_frontmatter_and_key_helpers():
+    front, body = loop.split_frontmatter("---\na: 1\ncapabilities:\n  x.y: {}\n---\nBody\n")
+    assert body == "Body\n" and front == "a: 1\ncapabilities:\n  x.y: {}\n"
     assert loop.split_frontmatter("no front\n") == ("", "no front\n")
     assert loop.split_frontmatter("---\nunclosed\n") == ("", "---\nunclosed\n")
-    assert loop.frontmatter_list("escalate_to: [a, 'b']\n", "escalate_to") == ["a", "b"]
+    assert loop.jwt_claims(_jwt({"escalate_to": ["human"]})) == {"escalate_to": ["human"]}
     assert loop.jwt_claims("not.a.jwt!") == {}
     assert loop.jwt_claims("garbage") == {}
 
@@ -334,9 +372,10 @@ DEMO_AGENTS = ROOT / "agents"
 
 
 def demo_payload(agent: str, message: str, history: list | None = None) -> dict[str, Any]:
+    capabilities = load_agent(DEMO_AGENTS / agent).capabilities
     return {"task_id": "task_demo", "agent": agent, "history": history or [],
             "input": {"customer": CUSTOMER, "message": message, "channel": "email"},
-            "outcomes": {}}
+            "outcomes": {}, "tools": router_tools(capabilities)}
 
 
 def test_demo_refund_120(monkeypatch):

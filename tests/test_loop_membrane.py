@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fakes.messages_api import FakeMessagesAPI, text_reply, tool_use_reply
 from test_membrane_support import CAPS, make_hop, served
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "siloos" / "sdk"))
+from siloos.sdk import SDK_DIR
+
+sys.path.insert(0, str(SDK_DIR))
 
 import silo
 
 from siloos.llm.anthropic_provider import AnthropicProvider
 from siloos.llm.scripted import ScriptedProvider
+from siloos.router.run import tools_for
 
 KEY = "sk-ant-host-only-5f1e2d3c4b5a"
 PLAINTEXT = ("C-1001", "O-5001", "O-5002", "Odalys", "Fernwhistle",
@@ -33,10 +36,15 @@ def cell(tmp_path, monkeypatch):
     hops = []
 
     def run(provider):
-        hop = make_hop(tmp_path / "ws", caps={**CAPS, "llm": {}}, services={"llm": provider})
+        caps = {**CAPS, "llm": {}}
+        hop = make_hop(tmp_path / "ws", caps=caps, services={"llm": provider})
         hops.append(hop)
-        # The router puts the customer token in the task input (design §8).
-        hop.membrane.session.task_payload["input"]["customer"] = hop.tokens["cust"]
+        # The router puts the customer token in the task input (design §8) and the tool
+        # list in the payload (built here by the router's own `tools_for`).
+        payload = hop.membrane.session.task_payload
+        payload["input"]["customer"] = hop.tokens["cust"]
+        payload["tools"] = tools_for(SimpleNamespace(registry=hop.registry),  # type: ignore[arg-type]
+                                     SimpleNamespace(capabilities=caps))  # type: ignore[arg-type]
         sock = tmp_path / "m.sock"
         monkeypatch.setenv("SILO_BASE_KEY", hop.base_key)
         monkeypatch.setenv("SILO_TASK_KEY", hop.task_key)

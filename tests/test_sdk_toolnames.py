@@ -15,7 +15,7 @@ from siloos.sdk import SDK_DIR
 
 sys.path.insert(0, str(SDK_DIR))
 
-from silo.toolnames import EXIT_NAME as SDK_EXIT_NAME  # noqa: E402
+from silo.toolnames import EXIT_NAME as SDK_EXIT_NAME
 
 
 def test_sdk_and_host_exit_name_rules_are_the_same_pattern() -> None:

@@ -9,12 +9,12 @@ it can change course, never as a crash. The loop ends when the model finishes or
 escalates, when a budget runs out (status 500, "budget exhausted"), when the model stops
 without finishing (400) or when `max_turns` model turns pass without an ending (400).
 
-Where the tool list comes from, best first: the task payload's `tools` (the membrane
-builds them from its exit registry, names are exit names), then the base key's `caps`
-(a JWT is signed, not encrypted, so the cell can read its claims) narrowed by the task
-key's `narrow`, then AGENT.md's `capabilities:` keys read with a tiny line parser. Only
-the first source carries argument schemas; the others get a permissive object schema and
-the membrane still checks every argument.
+The tool list is the task payload's `tools`: the router builds it from the agent's
+capabilities and the exit registry (names are exit names, each with its argument schema).
+A payload without one finishes the hop 500 ("no tool list in the task payload") before
+the model is asked anything: the loop never guesses its tools. The escalate tool's target
+list is read from the base key's `escalate_to` claim (a JWT is signed, not encrypted, so
+the cell can read it); the membrane still checks every call and every escalation.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ NOT_TOOLS = frozenset({"llm"})
 #: membrane unreachable (0). These propagate; the cell's exit status reports them.
 FATAL_CODES = frozenset({0, 401, 409})
 NOT_FOUND_CODE = 404
+NO_TOOLS = "no tool list in the task payload"
 BUDGET_CODE = 429
 SECTIONS = (("policies", "Policies"), ("procedures", "Procedures"), ("examples", "Examples"),
             ("templates", "Message templates (for email.send; variables in {{ }})"))
@@ -56,7 +57,10 @@ def run_agent(max_turns: int = 30, *, agent_dir: str = DEFAULT_AGENT_DIR,
               max_tokens: int = 2048) -> dict[str, Any]:
     """Run the task to its end; returns the finish that was sent {status, summary, ...}."""
     payload = silo.task()
-    tools, exit_names = build_tools(payload, agent_dir)
+    built = build_tools(payload)
+    if built is None:
+        return _finish(500, {"reason": NO_TOOLS})
+    tools, exit_names = built
     system = build_system_prompt(payload, agent_dir)
     messages: list[dict[str, Any]] = [{"role": "user", "content": task_message(payload)}]
     for _turn in range(max_turns):
@@ -272,28 +276,19 @@ def _read_folder(folder: str) -> list[tuple[str, str]]:
 
 # --- tools ------------------------------------------------------------------------------------
 
-def build_tools(payload: dict[str, Any], agent_dir: str = DEFAULT_AGENT_DIR,
-                environ: dict[str, str] | None = None
-                ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """(Messages-API tools, tool name -> exit name) for this agent and task."""
-    env = os.environ if environ is None else environ
+def build_tools(payload: dict[str, Any], environ: dict[str, str] | None = None
+                ) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+    """(Messages-API tools, tool name -> exit name) from the payload's `tools`, plus the
+    loop's own `finish` and `escalate`; None when the payload carries no tool list."""
     specs = _payload_tools(payload.get("tools"))
-    escalate_to: list[str] | None = None
-    base = jwt_claims(env.get("SILO_BASE_KEY", ""))
-    if isinstance(base.get("escalate_to"), list):
-        escalate_to = [t for t in base["escalate_to"] if isinstance(t, str)]
     if specs is None:
-        names = list(base["caps"]) if isinstance(base.get("caps"), dict) else None
-        if names is None:
-            front = split_frontmatter(_read(os.path.join(agent_dir, "AGENT.md")))[0]
-            names = frontmatter_keys(front, "capabilities")
-            if escalate_to is None:
-                escalate_to = frontmatter_list(front, "escalate_to")
-        narrow = jwt_claims(env.get("SILO_TASK_KEY", "")).get("narrow")
-        if isinstance(narrow, dict):
-            names = [n for n in names if n in narrow]
-        specs = [{"name": n, "description": f"The `{n}` exit.",
-                  "input_schema": {"type": "object"}} for n in names]
+        return None
+    env = os.environ if environ is None else environ
+    escalate_to = jwt_claims(env.get("SILO_BASE_KEY", "")).get("escalate_to")
+    if isinstance(escalate_to, list):
+        escalate_to = [t for t in escalate_to if isinstance(t, str)]
+    else:
+        escalate_to = None
     tools: list[dict[str, Any]] = []
     exit_names: dict[str, str] = {}
     for spec in specs:
@@ -381,40 +376,3 @@ def jwt_claims(token: str) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError):
         return {}
     return claims if isinstance(claims, dict) else {}
-
-
-def frontmatter_keys(front: str, section: str) -> list[str]:
-    """The keys of a top-level YAML mapping, e.g. `capabilities:`, without a YAML parser.
-
-    Handles the shapes manifests use: one key per line, its constraints either inline
-    (`refunds.issue: {max_amount: 500}`) or on deeper-indented lines, which are skipped.
-    """
-    keys: list[str] = []
-    inside = False
-    indent: int | None = None
-    for line in front.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line[0].isspace():
-            inside = line.split(":", 1)[0].strip() == section
-            indent = None
-            continue
-        if not inside or ":" not in line:
-            continue
-        depth = len(line) - len(line.lstrip())
-        if indent is None:
-            indent = depth
-        if depth == indent:
-            keys.append(line.split(":", 1)[0].strip().strip("'\""))
-    return keys
-
-
-def frontmatter_list(front: str, key: str) -> list[str] | None:
-    """A top-level flow list such as `escalate_to: [manager-agent, human]`, else None."""
-    for line in front.splitlines():
-        if line[:1].isspace() or line.split(":", 1)[0].strip() != key:
-            continue
-        value = line.split(":", 1)[1].split("#", 1)[0].strip()
-        if value.startswith("[") and value.endswith("]"):
-            return [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
-    return None
