@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from siloos.backoffice import BackOffice, NotFound
+from siloos.backoffice import BackOffice, NotFound, Refused
+from siloos.exits import ExitRefused, ExitServices, NotInScope
 from siloos.exits.backoffice import (
-    ExitRefused,
     customers_get,
     email_send,
     orders_get,
@@ -65,7 +65,7 @@ def test_refund_is_idempotent_per_key(office):
     first = refund(office, 49.99, "t/1/1")
     assert refund(office, 49.99, "t/1/1") == first
     assert len(office.refunds("O-5001")) == 1
-    with pytest.raises(ExitRefused, match="different refund"):
+    with pytest.raises(Refused, match="different refund"):
         refund(office, 50.00, "t/1/1")
     assert len(office.refunds("O-5001")) == 1
 
@@ -73,10 +73,10 @@ def test_refund_is_idempotent_per_key(office):
 def test_refunds_never_exceed_the_order_total(office):
     refund(office, 0.1, "k1")
     refund(office, 0.2, "k2")
-    with pytest.raises(ExitRefused, match=r"exceed the order total 120.00 \(0.30 already"):
+    with pytest.raises(Refused, match=r"exceed the order total 120.00 \(0.30 already"):
         refund(office, 119.71, "k3")
     refund(office, 119.70, "k4")  # exactly the rest: float sums must not get in the way
-    with pytest.raises(ExitRefused, match="exceed"):
+    with pytest.raises(Refused, match="exceed"):
         refund(office, 0.01, "k5")
     assert sum(r["amount"] for r in office.refunds("O-5001")) == pytest.approx(120.0)
 
@@ -86,21 +86,21 @@ def test_refunds_never_exceed_the_order_total(office):
     (True, "not a number"),
 ])
 def test_bad_refund_amounts(office, amount, message):
-    with pytest.raises(ExitRefused, match=message):
+    with pytest.raises(Refused, match=message):
         refund(office, amount, "bad")
     assert office.refunds() == []
 
 
 @pytest.mark.parametrize("order", ["O-5003", "O-5005", "O-5007", "O-5009"])
 def test_only_delivered_orders_are_refunded(office, order):
-    with pytest.raises(ExitRefused, match="only delivered orders"):
+    with pytest.raises(Refused, match="only delivered orders"):
         refund(office, 1.0, "k", order=order)
 
 
 def test_refund_needs_reason_and_key(office):
-    with pytest.raises(ExitRefused, match="reason"):
+    with pytest.raises(Refused, match="reason"):
         refund(office, 1.0, "k", reason="  ")
-    with pytest.raises(ExitRefused, match="idempotency"):
+    with pytest.raises(Refused, match="idempotency"):
         refund(office, 1.0, "")
 
 
@@ -113,7 +113,7 @@ def test_concurrent_refunds_from_two_connections_cannot_overdraw(office, tmp_pat
         try:
             refund(bo, 700.0, key, order="O-5002")
             result = "issued"
-        except ExitRefused:
+        except Refused:
             result = "refused"
         with lock:
             outcomes.append(result)
@@ -139,7 +139,7 @@ def send(office: BackOffice, key: str, to: str = "odalys.fernwhistle@example.com
 def test_email_is_idempotent_and_listed_in_the_outbox(office):
     message_id = send(office, "t/1/2")
     assert send(office, "t/1/2") == message_id
-    with pytest.raises(ExitRefused, match="different message"):
+    with pytest.raises(Refused, match="different message"):
         send(office, "t/1/2", body="something else")
     box = office.outbox()
     assert len(box) == 1
@@ -151,7 +151,7 @@ def test_email_is_idempotent_and_listed_in_the_outbox(office):
 
 @pytest.mark.parametrize("to", ["email_tk_0123456789ab", "", "two@@example.com"])
 def test_email_to_something_not_an_address_is_refused(office, to):
-    with pytest.raises(ExitRefused, match="not an email address"):
+    with pytest.raises(Refused, match="not an email address"):
         send(office, "k", to=to)
     assert office.outbox() == []
 
@@ -162,7 +162,7 @@ def ctx(office: BackOffice, *, customer: str | None = "C-1001", seq: int = 1,
         agent_dir=None) -> ExitContext:
     return ExitContext(task_id="task_aaaaaaaaaaaaaaaa", hop=1, call_seq=seq,
                        customer_id=customer, grants={}, agent_dir=agent_dir,
-                       services={"backoffice": office})
+                       services=ExitServices(backoffice=office))
 
 
 def test_exits_read_the_back_office(office):
@@ -181,6 +181,30 @@ def test_exits_refuse_other_customers(office):
     with pytest.raises(ExitRefused, match="scope"):
         refunds_issue(ctx(office), order="O-5004", amount=10.0, reason="x")
     assert office.refunds() == []
+
+
+def test_exits_speak_for_the_back_office_in_exit_errors(office):
+    # An id the back office does not know reads as "not in scope", never as its message.
+    with pytest.raises(NotInScope) as unknown:
+        orders_get(ctx(office), order="O-9999")
+    assert not isinstance(unknown.value, NotFound) and "9999" not in str(unknown.value)
+    with pytest.raises(NotInScope):
+        customers_compare(ctx(office, customer="C-9999"), customer="C-9999", claimed={})
+    # A back-office rule that declines becomes ExitRefused with the very same message.
+    with pytest.raises(Refused) as direct:
+        refund(office, 1.0, "k", order="O-5003")
+    with pytest.raises(ExitRefused) as via_exit:
+        refunds_issue(ctx(office), order="O-5003", amount=1.0, reason="x")
+    assert not isinstance(via_exit.value, Refused)
+    assert str(via_exit.value) == str(direct.value)
+    assert office.refunds() == []
+
+
+def test_exits_without_a_back_office_fail_as_a_wiring_fault():
+    bare = ExitContext(task_id="task_aaaaaaaaaaaaaaaa", hop=1, call_seq=1,
+                       customer_id="C-1001", grants={})
+    with pytest.raises(LookupError, match="no back office"):
+        customers_get(bare, customer="C-1001")
 
 
 def test_refund_exit_retry_does_not_refund_twice(office):

@@ -40,6 +40,7 @@ from test_e2e_support import (
 )
 
 from siloos.cell.spec import CellSpec
+from siloos.exits import ExitServices
 from siloos.keys.inspect import peek
 from siloos.membrane.server import Membrane
 from siloos.membrane.session import CellSession
@@ -326,7 +327,7 @@ def test_a_finished_hops_task_key_is_refused_with_409(runs: Runs) -> None:
                               workspace_root=ws.root)
         membrane = Membrane(session, verifier=rt.verifier, registry=rt.registry,
                             store=rt.store, tokenizer=rt.tokenizer,
-                            services={"backoffice": rt.backoffice})
+                            services=ExitServices(backoffice=rt.backoffice))
         line = json.dumps({"v": 1, "id": 1, "op": "call", "tool": "customers.get",
                            "base_key": spec.env["SILO_BASE_KEY"],
                            "task_key": spec.env["SILO_TASK_KEY"],

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from siloos.backoffice import BackOffice
-from siloos.exits import ExitContext, Registry, exit
+from siloos.exits import ExitContext, ExitServices, Registry, exit
 from siloos.exits.registry import BUILTIN_MODULES, _collect_modules
 from siloos.keys.keyring import KeyRing, create_keyring
 from siloos.keys.mint import mint_hop_base_key, mint_task_key
@@ -90,7 +90,7 @@ class Hop:
     tokens: dict[str, str]
     other_tokens: dict[str, str]
     membrane: Membrane
-    services: dict[str, Any] = field(default_factory=dict)
+    services: ExitServices = field(default_factory=ExitServices)
 
     def frame(self, op: str, request_id: int | str = 1, **fields: Any) -> bytes:
         body = {"v": 1, "id": request_id, "op": op, "base_key": self.base_key,
@@ -123,7 +123,9 @@ def write_agent(root: Path) -> Path:
 def make_hop(root: Path, *, caps: dict[str, Any] | None = None,
              limits: dict[str, int] | None = None, narrow: dict[str, Any] | None = None,
              services: dict[str, Any] | None = None) -> Hop:
-    """A workspace with keys, state, vault and back office, one task at hop 1, a membrane."""
+    """A workspace with keys, state, vault and back office, one task at hop 1, a membrane.
+
+    `services` names `ExitServices` fields to set besides the back office (`{"llm": m}`)."""
     keys_dir = root / ".silo" / "keys"
     create_keyring(keys_dir)
     create_vault_keys(keys_dir)
@@ -169,7 +171,7 @@ def make_hop(root: Path, *, caps: dict[str, Any] | None = None,
                                 "customer": tokens["cust"]},
                       "history": [], "outcomes": {"200": "done"}},
         base_jti=base.jti, limits=limits if limits is not None else LIMITS, workspace_root=root)
-    all_services = {"backoffice": backoffice, **(services or {})}
+    all_services = ExitServices(**{"backoffice": backoffice, **(services or {})})
     membrane = Membrane(session, verifier=verifier, registry=registry, store=store,
                         tokenizer=tokenizer, services=all_services)
     return Hop(root=root, ring=ring, store=store, vault=vault, backoffice=backoffice,

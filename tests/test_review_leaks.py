@@ -31,7 +31,7 @@ def leaks(value: Any) -> list[str]:
 @exit("review.contacts", hydrate=("customer",), scope="customer")
 def contacts(ctx: ExitContext, customer: str) -> dict[str, Any]:
     """An operator exit that indexes the customer's contacts by address."""
-    row = ctx.services["backoffice"].get_customer(customer)
+    row = ctx.services.backoffice.get_customer(customer)
     return {"by_address": {row["email"]: "primary"}}
 
 

@@ -13,4 +13,12 @@ class BackOfficeError(Exception):
 
 
 class NotFound(BackOfficeError):
-    """No customer or order with the id asked for (the membrane reports "not in scope")."""
+    """No customer or order with the id asked for."""
+
+
+class Refused(BackOfficeError):
+    """The back office declines an operation by its own business rules (a refund over the
+    order total, a reused idempotency key, a recipient that is not an address...).
+
+    The message says why, and names no real id, so a caller may pass it on.
+    """

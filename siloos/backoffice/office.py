@@ -5,7 +5,7 @@ real (here: fictional) personal data and real ids; SiloOS reaches it only throug
 which tokenize what comes back. Business rules a real refund system would enforce live
 here too — only delivered orders are refunded, never more than the order total, and
 every refund or message is idempotent per key — so that the exit layer is not the only
-line of defence.
+line of defence. A rule that declines raises `Refused`; an unknown id raises `NotFound`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from typing import Any
 
 from siloos.backoffice import schema
 from siloos.backoffice.csv_import import EMAIL, TABLES, read_table
-from siloos.backoffice.errors import BackOfficeError, NotFound
+from siloos.backoffice.errors import BackOfficeError, NotFound, Refused
 from siloos.backoffice.money import BadAmount, from_cents, to_cents
 from siloos.errors import InputError
-from siloos.exits.backoffice import ExitRefused
 
 DEMO_PACKAGE = "siloos.backoffice"
 DEMO_FILES = (("customers", "demo/customers.csv"), ("orders", "demo/orders.csv"))
@@ -139,11 +138,11 @@ class BackOffice:
         try:
             cents = to_cents(amount)
         except BadAmount as err:
-            raise ExitRefused(f"refund amount {err}") from None
+            raise Refused(f"refund amount {err}") from None
         if cents <= 0:
-            raise ExitRefused("refund amount must be positive")
+            raise Refused("refund amount must be positive")
         if not isinstance(reason, str) or not reason.strip():
-            raise ExitRefused("a refund needs a reason")
+            raise Refused("a refund needs a reason")
         _need_key(idempotency_key)
         with self._write() as conn:
             done = conn.execute("SELECT * FROM refunds WHERE idempotency_key = ?",
@@ -151,19 +150,19 @@ class BackOffice:
             if done is not None:
                 if (done["order_id"], to_cents(done["amount"]), done["reason"]) != \
                         (order_id, cents, reason):
-                    raise ExitRefused("idempotency key already used for a different refund")
+                    raise Refused("idempotency key already used for a different refund")
                 return str(done["id"])
             order = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
             if order is None:
                 raise NotFound("no such order")
             if order["status"] != REFUNDABLE:
-                raise ExitRefused(f"order is {order['status']}; only delivered orders "
+                raise Refused(f"order is {order['status']}; only delivered orders "
                                   "can be refunded")
             total = to_cents(order["amount"])
             refunded = sum(to_cents(r["amount"]) for r in conn.execute(
                 "SELECT amount FROM refunds WHERE order_id = ?", (order_id,)))
             if refunded + cents > total:
-                raise ExitRefused(
+                raise Refused(
                     f"refund of {from_cents(cents):.2f} would exceed the order total "
                     f"{from_cents(total):.2f} ({from_cents(refunded):.2f} already refunded)")
             refund_id = f"rf_{secrets.token_hex(8)}"
@@ -191,10 +190,10 @@ class BackOffice:
         """Put a rendered message in the outbox and return its message id (idempotent)."""
         # `to` must arrive hydrated; an unresolved token or junk never gets "sent".
         if not isinstance(to, str) or not EMAIL.match(to):
-            raise ExitRefused("recipient is not an email address")
+            raise Refused("recipient is not an email address")
         for name, value in (("subject", subject), ("body", body), ("template", template)):
             if not isinstance(value, str):
-                raise ExitRefused(f"email {name} must be text")
+                raise Refused(f"email {name} must be text")
         _need_key(idempotency_key)
         with self._write() as conn:
             done = conn.execute("SELECT * FROM outbox WHERE idempotency_key = ?",
@@ -202,7 +201,7 @@ class BackOffice:
             if done is not None:
                 if (done["to_addr"], done["subject"], done["body"], done["template"]) != \
                         (to, subject, body, template):
-                    raise ExitRefused("idempotency key already used for a different message")
+                    raise Refused("idempotency key already used for a different message")
                 return str(done["id"])
             message_id = f"msg_{secrets.token_hex(8)}"
             conn.execute("INSERT INTO outbox (id, to_addr, subject, body, template, task_id,"
@@ -267,4 +266,4 @@ def _order(row: sqlite3.Row) -> dict[str, Any]:
 
 def _need_key(key: str) -> None:
     if not isinstance(key, str) or not key:
-        raise ExitRefused("missing idempotency key")
+        raise Refused("missing idempotency key")

@@ -11,7 +11,8 @@ import hashlib
 import hmac
 from typing import Any
 
-from siloos.exits.backoffice import ExitRefused
+from siloos.exits.backoffice import back_office_errors, backoffice
+from siloos.exits.errors import ExitRefused
 from siloos.exits.spec import ExitContext, exit
 
 
@@ -38,8 +39,8 @@ def identity_verify(ctx: ExitContext, token: str, value_sha256: str) -> dict[str
     if kind not in VERIFIABLE_KINDS:
         raise ExitRefused("identity.verify answers only for name, email, phone, dob or "
                           "addr tokens")
-    ledger = ctx.services.get("attempts")
-    if ledger is None:
+    ledger = ctx.services.attempts
+    if ledger is None:  # without a ledger the guess limit cannot hold: fail closed
         raise ExitRefused("identity.verify is unavailable (no attempt ledger)")
     key = ("identity.verify", ctx.task_id, ctx.arg_tokens.get("token", ""))
     if ledger.get(key, 0) >= MAX_MISMATCHES:
@@ -55,11 +56,12 @@ COMPARABLE = ("name", "email", "phone", "address", "dob")
 
 
 @exit("customers.compare", hydrate=("customer",), scope="customer")
+@back_office_errors()
 def customers_compare(ctx: ExitContext, customer: str, claimed: dict[str, Any]) -> dict[str, Any]:
     """Which of the customer's fields equal the claimed values (each given as sha256 hex)."""
     if ctx.customer_id is None or customer != ctx.customer_id:
         raise ExitRefused("customer is outside this task's scope")
-    row = ctx.services["backoffice"].get_customer(customer)
+    row = backoffice(ctx).get_customer(customer)
     equal = {}
     for field, digest in claimed.items():
         if field not in COMPARABLE:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siloos.privacy.tokens import is_token, token_kind
+
 #: Constraint rules an exit may declare: capability value compared with the call's argument.
 RULES = ("<=", ">=", "in", "==")
 
@@ -128,6 +130,38 @@ class ExitSpec:
         }
 
 
+def idempotency_key(task_id: str, hop: int, seq: int) -> str:
+    """The key of call `seq` of hop `hop` of task `task_id`: `task/hop/seq`.
+
+    The membrane records each call's result under it and exits pass it on to the systems
+    they act in, so a hop retried after a crash never acts twice for the same call.
+    """
+    return f"{task_id}/{hop}/{seq}"
+
+
+@dataclass(frozen=True)
+class ExitServices:
+    """The host-side services the runtime hands to exits, by name rather than by string key.
+
+    Built by the router for each hop; the membrane adds the hop's attempt ledger. Frozen so
+    that an exit cannot swap a service for the calls after it (the ledger's contents are
+    the one thing meant to change).
+    """
+
+    #: The system of record the demo exits read and act in (the demo `BackOffice`).
+    backoffice: Any | None = None
+    #: The model provider behind the `llm` exit (a `siloos.llm.LLMProvider`); None: no model.
+    llm: Any | None = None
+    #: The model the agent's manifest names, used when the cell asks for none.
+    llm_model: str | None = None
+    #: The prompt log (`siloos.llm.LLMLog`) the membrane appends each tokenized exchange to.
+    llm_log: Any | None = None
+    #: Memory exits keep about the cell's attempts (identity.verify's wrong guesses), one per
+    #: membrane, so it lives exactly as long as the hop. None: no ledger, and an exit that
+    #: needs one refuses (fail closed).
+    attempts: dict[Any, int] | None = None
+
+
 @dataclass
 class ExitContext:
     """What an exit receives besides its arguments. Host side only: never sent to a cell."""
@@ -139,8 +173,8 @@ class ExitContext:
     grants: Mapping[str, Any]
     agent_dir: Path | None = None
     workspace_root: Path | None = None
-    #: Services the runtime hands to exits (back office connection, outbox, LLM provider...).
-    services: dict[str, Any] = field(default_factory=dict)
+    #: The host-side services this hop's exits may use (back office, model, logs...).
+    services: ExitServices = field(default_factory=ExitServices)
     #: The arguments the cell sent as whole tokens (argument name -> token), so an exit can
     #: tell what kind of value it was handed without seeing the cell's other input.
     arg_tokens: Mapping[str, str] = field(default_factory=dict)
@@ -148,12 +182,13 @@ class ExitContext:
     @property
     def arg_kinds(self) -> dict[str, str]:
         """Argument name -> token type (`email`, `ord`...) for the arguments sent as tokens."""
-        return {name: token.split("_tk_", 1)[0] for name, token in self.arg_tokens.items()}
+        return {name: token_kind(token) for name, token in self.arg_tokens.items()
+                if is_token(token)}
 
     @property
     def idempotency_key(self) -> str:
         """Same (task, hop, call sequence) → same key, so a retried call never acts twice."""
-        return f"{self.task_id}/{self.hop}/{self.call_seq}"
+        return idempotency_key(self.task_id, self.hop, self.call_seq)
 
 
 def exit(

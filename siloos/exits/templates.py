@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from siloos.exits.backoffice import ExitRefused
+from siloos.exits.errors import ExitRefused
 
 TEMPLATE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

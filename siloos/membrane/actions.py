@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from siloos.backoffice import NotFound
-from siloos.exits.backoffice import ExitRefused
-from siloos.exits.spec import ExitContext
+from siloos.exits import ExitContext, ExitRefused, ExitServices, NotInScope, idempotency_key
 from siloos.membrane.checks import PASS, Verdict, refuse
 from siloos.membrane.memo import TokenizedResults
 from siloos.membrane.ports import StatePort, TokenizerPort, VaultPort
@@ -84,8 +82,9 @@ class Hydrate:
         return PASS
 
 
-def idempotency_key(ex: Exchange) -> str:
-    return f"{ex.session.task_id}/{ex.session.hop}/{ex.call_seq}"
+def _call_key(ex: Exchange) -> str:
+    """The call's (task, hop, call sequence) key: the same one its exit acts under."""
+    return idempotency_key(ex.session.task_id, ex.session.hop, ex.call_seq or 0)
 
 
 class ReplayRecorded:
@@ -102,7 +101,7 @@ class ReplayRecorded:
     def verify(self, ex: Exchange) -> Verdict:
         ex.call_seq = self.counters.next_seq()
         try:
-            stored = self.store.lookup_exit_result(idempotency_key(ex))
+            stored = self.store.lookup_exit_result(_call_key(ex))
         except Exception:  # unknown whether it ran: do not run it again
             return refuse(409, f"{ex.tool}: call {ex.call_seq} state unavailable")
         if stored is None:
@@ -161,7 +160,7 @@ class RecordResult:
         return PASS
 
     def _record(self, ex: Exchange, row: Any) -> Any:
-        key = idempotency_key(ex)
+        key = _call_key(ex)
         # Encoded once by TokenizeResult: the store keeps that text (guard still applied).
         result = ex.result_json if ex.result_json is not None else ex.result
         if row is None:
@@ -174,17 +173,16 @@ class RecordResult:
 
 
 class Execute:
-    """Run the exit. ExitRefused → 403 with its (tokenized) message; any other failure →
-    500 "exit failed", with the detail kept for the audit only."""
+    """Run the exit. ExitRefused → 403 with its (tokenized) message; NotInScope → 403 "not
+    in this task's scope"; any other failure → 500 "exit failed", with the detail kept for
+    the audit only."""
 
     name = "execute"
 
-    def __init__(self, services: Mapping[str, Any], tokenizer: TokenizerPort) -> None:
+    def __init__(self, services: ExitServices, tokenizer: TokenizerPort) -> None:
+        # The membrane's services, its own attempt ledger included (one per hop).
         self.services = services
         self.tokenizer = tokenizer
-        # Per-hop memory exits may keep about the cell's attempts (identity.verify's wrong
-        # guesses): it lives as long as this membrane, never beyond the hop.
-        self.attempts: dict[Any, int] = {}
 
     def verify(self, ex: Exchange) -> Verdict:
         if ex.notes.get("replayed"):
@@ -193,16 +191,16 @@ class Execute:
         ctx = ExitContext(task_id=session.task_id, hop=session.hop, call_seq=ex.call_seq or 0,
                           customer_id=session.customer_id, grants=dict(ex.grants),
                           agent_dir=session.agent_dir, workspace_root=session.workspace_root,
-                          services={**self.services, "attempts": self.attempts},
+                          services=self.services,
                           arg_tokens={k: v for k, v in ex.args.items()
                                       if isinstance(v, str) and is_token(v)})
         try:
             ex.result = ex.spec.func(ctx, **ex.exit_args)
         except ExitRefused as err:
             return refuse(403, f"{ex.tool}: {self._safe(str(err), ex)}")
-        except NotFound:
+        except NotInScope:
             # "No such row" reads the same as "not yours": a cell cannot learn whether
-            # someone else's order exists.
+            # someone else's order exists, so the exit's message is never shown.
             return refuse(403, f"{ex.tool}: not in this task's scope")
         except Exception as err:  # an exit's bug must not reach the cell
             ex.notes["exit_error"] = f"{type(err).__name__}: {self._safe(str(err), ex)}"[:500]
@@ -363,12 +361,12 @@ class LogLlmExchange:
 
     name = "log_llm_exchange"
 
-    def __init__(self, services: Mapping[str, Any], tokenizer: TokenizerPort) -> None:
+    def __init__(self, services: ExitServices, tokenizer: TokenizerPort) -> None:
         self.services = services
         self.tokenizer = tokenizer
 
     def verify(self, ex: Exchange) -> Verdict:
-        log = self.services.get("llm_log")
+        log = self.services.llm_log
         if log is None:
             return PASS
         scope = ex.session.scope

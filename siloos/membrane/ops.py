@@ -10,6 +10,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from siloos.exits import ExitServices
 from siloos.membrane.checks import PASS, Verdict, limit_for, refuse
 from siloos.membrane.ports import StatePort, TokenizerPort
 from siloos.membrane.session import Exchange, HopCounters
@@ -119,11 +120,11 @@ class LlmAvailable:
 
     name = "llm_available"
 
-    def __init__(self, services: Mapping[str, Any]) -> None:
+    def __init__(self, services: ExitServices) -> None:
         self.services = services
 
     def verify(self, ex: Exchange) -> Verdict:
-        if self.services.get("llm") is None:
+        if self.services.llm is None:
             return refuse(404, "llm not available: no model provider is configured")
         return PASS
 

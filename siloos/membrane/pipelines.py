@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from siloos.exits import ExitServices
 from siloos.membrane import actions, checks, ops
 from siloos.membrane.memo import RememberedResolver
 from siloos.membrane.ports import KeyVerifierPort, StatePort, TokenizerPort
@@ -27,7 +28,8 @@ class Wiring:
     registry: Any
     store: StatePort
     tokenizer: TokenizerPort
-    services: Mapping[str, Any]
+    #: What exits may use, the membrane's attempt ledger included.
+    services: ExitServices
     counters: HopCounters
     effective_caps: Callable[[Any, Any], Mapping[str, Mapping[str, Any]]]
     is_finished: Callable[[], bool]

@@ -18,9 +18,11 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from siloos.exits import ExitServices
 from siloos.membrane.checks import Refusal
 from siloos.membrane.lines import LineReader, LineTimedOut, Oversize
 from siloos.membrane.pipelines import Wiring, build_pipelines
@@ -58,11 +60,13 @@ class Membrane:
 
     After a valid `finish`, `finish_record` holds `{status, summary, output, redirect}`
     (tokenized), the task key is revoked in the store and every further request gets 409.
+    `services` are what the hop's exits may use (None: none at all); the membrane gives
+    them an attempt ledger of its own, so what a cell tried lives as long as this hop.
     """
 
     def __init__(self, session: CellSession, *, verifier: KeyVerifierPort, registry: Any,
                  store: StatePort, tokenizer: TokenizerPort,
-                 services: Mapping[str, Any] | None = None,
+                 services: ExitServices | None = None,
                  effective_caps: Callable[[Any, Any], Mapping[str, Mapping[str, Any]]]
                  | None = None, max_connections: int = MAX_CONNECTIONS,
                  line_seconds: float = LINE_SECONDS) -> None:
@@ -82,9 +86,14 @@ class Membrane:
             def effective_caps(base: Any, task: Any) -> Mapping[str, Mapping[str, Any]]:
                 return caps_of(base, task, registry)
 
+        if not services:  # None, or the empty mapping older callers passed: no services
+            services = ExitServices()
+        if not isinstance(services, ExitServices):
+            raise TypeError("services must be an ExitServices")
+        services = replace(services, attempts={})
         self._pipelines = build_pipelines(Wiring(
             verifier=verifier, registry=registry, store=store, tokenizer=tokenizer,
-            services=dict(services or {}), counters=self.counters,
+            services=services, counters=self.counters,
             effective_caps=effective_caps, is_finished=lambda: self.finish_record is not None,
             on_finish=self._on_finish, audit_row=self._success_record))
         self._server: asyncio.AbstractServer | None = None

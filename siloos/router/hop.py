@@ -22,6 +22,7 @@ from typing import Any
 from siloos.agent.manifest import Agent
 from siloos.cell.spec import CELL_SOCKET, CELL_TMP, CellResult, CellSpec, uid_for_agent
 from siloos.cell.staging import staging_root
+from siloos.exits import ExitServices
 from siloos.keys import mint_task_key
 from siloos.membrane.server import Membrane
 from siloos.membrane.session import CellSession
@@ -86,13 +87,8 @@ async def _run_hop(rt: Runtime, req: HopRequest) -> HopOutcome:
                           task_payload=req.payload, base_jti=req.base_jti,
                           limits=dict(agent.limits),
                           workspace_root=rt.workspace.root)
-    services: dict[str, Any] = {"backoffice": rt.backoffice}
-    if rt.llm is not None:
-        services["llm"] = rt.llm
-    if agent.model:
-        services["llm_model"] = agent.model
-    if rt.llm_log is not None:
-        services["llm_log"] = rt.llm_log
+    services = ExitServices(backoffice=rt.backoffice, llm=rt.llm,
+                            llm_model=agent.model or None, llm_log=rt.llm_log)
     membrane = Membrane(session, verifier=rt.verifier, registry=rt.registry, store=rt.store,
                         tokenizer=rt.tokenizer, services=services)
     # A folder per hop under the cells' traverse-only staging root: the cell uid can reach

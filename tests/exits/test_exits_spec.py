@@ -10,7 +10,7 @@ import pytest
 
 from siloos.errors import InputError
 from siloos.exits import Constraint, ExitDefinitionError, Registry, exit
-from siloos.exits.spec import ExitContext
+from siloos.exits.spec import ExitContext, ExitServices, idempotency_key
 from siloos.workspace import Workspace
 
 
@@ -104,7 +104,24 @@ def test_constraint_value_types_for_lint(rule: str, value, ok: bool) -> None:
 
 def test_idempotency_key_names_task_hop_and_call_sequence() -> None:
     ctx = ExitContext(task_id="task_abc", hop=2, call_seq=5, customer_id=None, grants={})
-    assert ctx.idempotency_key == "task_abc/2/5"
+    assert ctx.idempotency_key == "task_abc/2/5" == idempotency_key("task_abc", 2, 5)
+
+
+def test_arg_kinds_are_the_token_types_of_whole_token_arguments() -> None:
+    ctx = ExitContext(task_id="task_abc", hop=1, call_seq=1, customer_id=None, grants={},
+                      arg_tokens={"to": "email_tk_0123456789ab", "order": "ord_tk_abcdefghijkl",
+                                  "junk": "email_tk_short"})
+    assert ctx.arg_kinds == {"to": "email", "order": "ord"}
+
+
+def test_exit_services_default_to_none_and_cannot_be_swapped() -> None:
+    services = ExitContext(task_id="t", hop=1, call_seq=1, customer_id=None,
+                           grants={}).services
+    assert services == ExitServices()
+    assert (services.backoffice, services.llm, services.llm_model, services.llm_log,
+            services.attempts) == (None, None, None, None, None)
+    with pytest.raises(AttributeError):
+        services.llm = object()  # type: ignore[misc]
 
 
 def test_builtin_registry_has_the_demo_exits_and_llm() -> None:
