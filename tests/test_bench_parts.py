@@ -18,19 +18,30 @@ def _cell(stdout: str, exit_code: int = 0, status: str = "exited") -> CellResult
                       stderr="boom", wall_ms=1)
 
 
-def test_cell_figures_are_read_from_the_last_line() -> None:
-    line = json.dumps({"p50": 10.5, "p99": 20.0, "n": 5, "failed": 0})
-    assert _figures(_cell("noise\n" + line + "\n"), 5, "x") == {"p50": 10.5, "p99": 20.0}
+SAMPLES = [30.5, 10.5, 20.0, 11.0, 12.0]
+
+
+def _printed(**fields: object) -> str:
+    return json.dumps({"samples_us": SAMPLES, "n": 5, "failed": 0, **fields})
+
+
+def test_cell_figures_are_computed_here_from_the_last_line() -> None:
+    # Nearest rank over the printed samples: p50 is the 3rd of 5, p99 the 5th.
+    figures = _figures(_cell("noise\n" + _printed() + "\n"), 5, "x")
+    assert figures == {"p50": 12.0, "p99": 30.5}
 
 
 @pytest.mark.parametrize("result", [
-    _cell(json.dumps({"p50": 1, "p99": 2, "n": 5, "failed": 1})),   # a refusal was timed
-    _cell(json.dumps({"p50": 1, "p99": 2, "n": 4, "failed": 0})),   # fewer calls than asked
+    _cell(_printed(failed=1)),                                       # a refusal was timed
+    _cell(_printed(n=4)),                                            # fewer calls than asked
+    _cell(_printed(samples_us=SAMPLES[:4])),                         # fewer samples than calls
+    _cell(_printed(samples_us=[1, "x", 2, 3, 4])),                   # a sample is no number
     _cell(""),                                                       # printed nothing
     _cell("not json"),
-    _cell(json.dumps({"p50": 1, "n": 5, "failed": 0})),             # a figure is missing
-    _cell(json.dumps({"p50": 1, "p99": 2, "n": 5, "failed": 0}), exit_code=1),
-    _cell(json.dumps({"p50": 1, "p99": 2, "n": 5, "failed": 0}), status="timeout"),
+    _cell(json.dumps({"n": 5, "failed": 0})),                        # no samples at all
+    _cell(json.dumps({"p50": 1, "p99": 2, "n": 5, "failed": 0})),   # figures, not samples
+    _cell(_printed(), exit_code=1),
+    _cell(_printed(), status="timeout"),
 ])
 def test_a_cell_that_did_not_measure_calls_gives_no_figure(result: CellResult) -> None:
     with pytest.raises(BenchmarkFailed):

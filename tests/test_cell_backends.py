@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_cell_support import SDK_DIR, make_agent
 
+from siloos.bench.starts import measure_bare_start, measure_cell_start
 from siloos.cell import NsjailBackend, UnsafeNoJail, get_backend
-from siloos.cell.bench import measure_bare_start, measure_cell_start
 from siloos.cell.preflight import InterpreterCheck, KeysCheck, verify_all
 from siloos.cell.spec import CellSpec
 from siloos.errors import SandboxUnavailable

@@ -14,12 +14,12 @@ import pytest
 from test_membrane_support import AGENT, LIMITS, Hop, make_hop, served
 
 from siloos.llm.base import LLMProvider
+from siloos.sdk import SDK_DIR
 
 # Imported by the name a cell uses (`/opt/silo` on sys.path), like the loop's tests do.
-SDK_DIR = Path(__file__).resolve().parent.parent / "siloos" / "sdk"
 sys.path.insert(0, str(SDK_DIR))
-import silo  # noqa: E402
-from silo.client import Client  # noqa: E402
+import silo
+from silo.client import Client
 
 CELL_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 
@@ -174,12 +174,19 @@ def test_llm_goes_through_the_pipeline_tokenized_and_budgeted(tmp_path):
 
 def test_sdk_imports_only_the_standard_library():
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import silo, silo.client, "
-            "silo.errors, silo.timing, silo.loop, silo.toolnames; "
+            "silo.errors, silo.loop, silo.toolnames; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] not in "
             "(*sys.stdlib_module_names, 'silo', '__main__')); print(bad)")
     out = subprocess.run([CELL_PYTHON, "-I", "-S", "-B", "-c", code, str(SDK_DIR)],
                          capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out
+
+
+def test_the_sdk_ships_only_the_agent_runtime():
+    # Everything here is copied into every cell: benchmark code lives in siloos.bench.
+    shipped = sorted(p.relative_to(SDK_DIR).as_posix() for p in SDK_DIR.rglob("*.py"))
+    assert shipped == ["__init__.py", "bootstrap.py", "silo/__init__.py", "silo/client.py",
+                       "silo/errors.py", "silo/loop.py", "silo/toolnames.py"]
 
 
 def test_an_agent_process_talks_to_the_membrane_like_a_cell(hop, tmp_path):

@@ -1,17 +1,18 @@
 """`membrane_call_us` and `echo_floor_us` (design §14), both timed from inside real cells.
 
-One stdlib client (`silo/timing.py`, the in-cell SDK's) runs inside an nsjail cell twice in
-the same run, with the same interpreter, jail, keys and request frame:
+One stdlib client (`siloos/bench/agents/timing/main.py`, on the SDK's raw `silo.Client`)
+is staged as a bench agent's `main.py` and runs inside an nsjail cell twice in the same
+run, with the same interpreter, jail, keys and request frame:
 
-* against a real `Membrane` serving a real hop (`siloos.membrane.bench.bench_hop`): every
+* against a real `Membrane` serving a real hop (`siloos.bench.hop.bench_hop`): every
   request is a `call` of the cheap `identity.verify` exit, so both keys are verified, the
   token's scope is checked and resolved, the result is tokenized and an audit row written;
-* against the echo server (`siloos.membrane.bench.echo_server`): a trivial asyncio
-  unix-socket server answering every line with a canned JSON line — the floor Python and
-  the socket set on this machine.
+* against the canned-reply server (`siloos.bench.echo`) on its own event-loop thread: the
+  floor Python and the socket set on this machine.
 
-The only difference between the two figures is what the server does. A run whose client
-saw any refusal, or whose cell did not print its figures, raises `BenchmarkFailed`.
+The only difference between the two figures is what the server does. The cell prints its
+raw samples; p50/p99 are computed here (`siloos.bench.stats`). A run whose client saw any
+refusal, or whose cell did not print its samples, raises `BenchmarkFailed`.
 """
 
 from __future__ import annotations
@@ -25,28 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from siloos.bench.agents import BENCH_AGENT, TIMING_MAIN
+from siloos.bench.echo import serve_in_thread
 from siloos.bench.errors import BenchmarkFailed
+from siloos.bench.hop import BenchHop, bench_hop
+from siloos.bench.stats import CALL_FRACTIONS, percentiles
 from siloos.cell.backend import JailBackend
 from siloos.cell.spec import CELL_SOCKET, CellResult, CellSpec, uid_for_agent
 from siloos.cell.staging import staging_root
-from siloos.membrane.bench import BenchHop, bench_hop, echo_server
+from siloos.sdk import SDK_DIR
 from siloos.workspace import CellConfig
 
-#: The cell's main.py: run the SDK's timing client with the arguments staged beside it.
-TIMING_MAIN = '''\
-"""Bench agent: time membrane round trips with silo.timing; arguments in args.json."""
-import json
-import os
-import sys
-
-from silo import timing
-
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "args.json")) as f:
-    sys.exit(timing.main([str(a) for a in json.load(f)]))
-'''
-BENCH_AGENT = "bench-agent"
 CELL_LIMITS = {"wall_seconds": 60, "memory_mb": 128, "pids": 16, "tmp_mb": 4}
-SDK_DIR = Path(__file__).resolve().parent.parent / "sdk"
 
 
 @dataclass(frozen=True)
@@ -65,30 +56,31 @@ def _private_dir(parent: Path, name: str) -> Path:
 
 
 def _timing_agent(folder: Path, n: int, hop: BenchHop) -> Path:
+    """The timing client as a bench agent's main.py, its arguments beside it."""
     agent = folder / "agent"
     agent.mkdir(mode=0o755)
-    (agent / "main.py").write_text(TIMING_MAIN, encoding="utf-8")
+    shutil.copyfile(TIMING_MAIN, agent / "main.py")
     (agent / "args.json").write_text(json.dumps([n, hop.tool, json.dumps(hop.args)]),
                                      encoding="utf-8")
     return agent
 
 
 def _figures(result: CellResult, n: int, what: str) -> dict[str, float]:
-    """The p50/p99 the cell printed, refusing any run that measured refusals."""
+    """p50/p99 of the samples the cell printed, refusing any run that measured refusals."""
     if result.status != "exited" or result.exit_code != 0:
         raise BenchmarkFailed(f"{what}: the bench cell ended {result.status} (exit "
                               f"{result.exit_code}): {result.stderr.strip()[-300:]}")
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     try:
-        figures: dict[str, Any] = json.loads(lines[-1])
-        p50, p99 = float(figures["p50"]), float(figures["p99"])
-        measured, failed = int(figures["n"]), int(figures["failed"])
+        printed: dict[str, Any] = json.loads(lines[-1])
+        samples = [float(s) for s in printed["samples_us"]]
+        measured, failed = int(printed["n"]), int(printed["failed"])
     except (IndexError, ValueError, KeyError, TypeError):
-        raise BenchmarkFailed(f"{what}: the bench cell printed no figures") from None
-    if measured != n or failed:
-        raise BenchmarkFailed(f"{what}: {failed} of {measured} requests were refused; "
-                              "the figure would not measure calls")
-    return {"p50": p50, "p99": p99}
+        raise BenchmarkFailed(f"{what}: the bench cell printed no samples") from None
+    if measured != n or len(samples) != n or failed:
+        raise BenchmarkFailed(f"{what}: {failed} of {measured} requests were refused, "
+                              f"{len(samples)} timed; the figure would not measure calls")
+    return percentiles(samples, CALL_FRACTIONS, 1)
 
 
 def _run_client_cell(backend: JailBackend, cell: CellConfig, agent: Path, hop: BenchHop,
@@ -116,7 +108,7 @@ def measure_calls_in_cells(n: int, backend: JailBackend, cell: CellConfig) -> Ca
         with bench_hop(_private_dir(folder, "hop"), n) as hop:
             agent = _timing_agent(folder, n, hop)
             echo_socket = _private_dir(folder, "echo") / "echo.sock"
-            with echo_server(echo_socket):
+            with serve_in_thread(echo_socket):
                 floor = _figures(_run_client_cell(backend, cell, agent, hop, echo_socket),
                                  n, "echo floor")
             call = _figures(_run_client_cell(backend, cell, agent, hop, hop.socket_path),

@@ -18,11 +18,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from siloos.bench.cell_calls import measure_calls_in_cells
-from siloos.bench.errors import BenchmarkFailed
+from siloos.bench.starts import measure_bare_start, measure_cell_start
 from siloos.bench.targets import judge
 from siloos.bench.tasks import DEFAULT_WORKERS, measure_bare_tasks, measure_router_tasks
 from siloos.cell import get_backend
-from siloos.cell.bench import measure_bare_start, measure_cell_start
 from siloos.workspace import CellConfig
 
 #: The §14 keys, in the design's order; `extra` follows them.
@@ -58,11 +57,9 @@ class SuiteSize:
 
 
 def _start_figures(size: SuiteSize, cell: CellConfig, backend: Any) -> tuple[dict, dict]:
-    try:
-        bare = measure_bare_start(size.starts, interpreter=cell.interpreter)
-        jailed = measure_cell_start(size.starts, backend=backend, interpreter=cell.interpreter)
-    except RuntimeError as err:  # a bench run ended without its request: no figure
-        raise BenchmarkFailed(f"start-up benchmark: {err}") from None
+    # A run that ends without its request raises BenchmarkFailed: no figure, exit 4.
+    bare = measure_bare_start(size.starts, interpreter=cell.interpreter)
+    jailed = measure_cell_start(size.starts, backend=backend, interpreter=cell.interpreter)
     return jailed, bare
 
 
@@ -98,11 +95,13 @@ def run_suite(size: SuiteSize, cell: CellConfig | None = None) -> dict[str, Any]
             "tasks": "sequential through run_task (the router's default worker count); "
                      "bare: the same interpreter and script as plain subprocesses against "
                      "a canned-reply unix socket server, no jail, no keys",
-            "calls": "the same stdlib client (silo/timing.py) inside an nsjail cell, same "
-                     "interpreter and keys, against a real membrane (identity.verify: keys, "
-                     "scope, tokenizing, audit) and against a canned-reply asyncio server",
+            "calls": "the same stdlib client (bench/agents/timing/main.py) inside an nsjail "
+                     "cell, same interpreter and keys, against a real membrane "
+                     "(identity.verify: keys, scope, tokenizing, audit) and against a "
+                     "canned-reply asyncio server",
             "starts": "router decides to run -> the cell's first request answered; bare: "
-                      "the same interpreter and script as a plain subprocess",
+                      "the same interpreter and script as a plain subprocess; nearest-rank "
+                      "percentiles throughout",
         },
         "samples": {"starts": size.starts, "calls": calls.calls, "tasks": tasks.tasks,
                     "detector": detector["samples"], "tokenize_mb": detector["tokenize_mb"]},

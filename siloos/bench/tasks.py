@@ -8,8 +8,8 @@ real nsjail cell, the audit, revocation. Tasks run one after another: the router
 worker count today is 1 (`DEFAULT_WORKERS`; there is no dispatcher pool yet).
 
 The bare baseline runs the same interpreter, bootstrap and script as plain subprocesses,
-one after another, against a trivial unix-socket server that answers each line with a
-canned reply (numbered per connection, as the SDK checks ids): no jail, no keys, no store.
+one after another, against the bench's canned-reply server (`siloos.bench.echo`, whose
+replies are numbered per connection, as the SDK checks ids): no jail, no keys, no store.
 The rate is counted over the timed tasks only; the runtime is opened before the clock.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -27,17 +28,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from siloos.backoffice import BackOffice
+from siloos.bench.agents import BENCH_AGENT
+from siloos.bench.echo import CannedReplyServer
 from siloos.bench.errors import BenchmarkFailed
 from siloos.cell.spec import INTERPRETER_FLAGS
+from siloos.sdk import SDK_DIR
 from siloos.workspace import CellConfig, Workspace
 from siloos.workspace_init import init_workspace
 
 DEFAULT_WORKERS = 1
-BENCH_AGENT = "bench-agent"
 #: A customer of the shipped demo back office (`BackOffice.seed_demo`).
 BENCH_CUSTOMER = "C-1001"
 BENCH_MESSAGE = "Where is my order?"
-SDK_DIR = Path(__file__).resolve().parent.parent / "sdk"
 
 TRIVIAL_MAIN = """\
 import silo
@@ -47,13 +49,13 @@ silo.call("customers.get", customer=task["input"]["customer"])
 silo.finish(200, summary={"bench": "one call"})
 """
 
-AGENT_MD = """\
+AGENT_MD = f"""\
 ---
-name: bench-agent
+name: {BENCH_AGENT}
 description: Benchmark agent for silo bench; reads its task, makes one call, finishes 200.
 version: 1.0.0
 capabilities:
-  customers.get: {}
+  customers.get: {{}}
 escalate_to: []
 limits:
   wall_seconds: 30
@@ -82,9 +84,10 @@ Measures what a trivial task costs through the router: one call, then finish.
 - Never escalates.
 """
 
-#: The bare server's reply: a task payload is enough for every request the script makes.
-_BARE_RESULT = (b'"ok":true,"result":{"task_id":"task_bench","agent":"bench-agent",'
-                b'"input":{"customer":"cust_tk_000000000000"},"history":[],"outcomes":{}}}\n')
+#: The bare server's result: a task payload is enough for every request the script makes.
+_BARE_RESULT = json.dumps({"task_id": "task_bench", "agent": BENCH_AGENT,
+                           "input": {"customer": "cust_tk_000000000000"}, "history": [],
+                           "outcomes": {}}, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -152,26 +155,10 @@ def measure_router_tasks(n: int, cell: CellConfig, warmup: int = 1) -> TaskRate:
     return _rate(n, elapsed)
 
 
-async def _answer_numbered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    # The SDK numbers a connection's requests 1, 2, 3... and checks each reply's id, so the
-    # canned reply carries the line count; nothing is parsed.
-    count = 0
-    try:
-        while await reader.readline():
-            count += 1
-            writer.write(b'{"id":%d,' % count + _BARE_RESULT)
-            await writer.drain()
-    except ConnectionError:
-        pass  # the script exited: its connection is over
-    finally:
-        writer.close()
-
-
 async def _bare_tasks(n: int, warmup: int, interpreter: str, agent: Path,
                       sock: Path) -> float:
-    server = await asyncio.start_unix_server(_answer_numbered, path=str(sock))
     bootstrap = str(SDK_DIR / "bootstrap.py")
-    try:
+    async with CannedReplyServer(sock, _BARE_RESULT):
         started = 0.0
         for i in range(warmup + n):
             if i == warmup:
@@ -187,9 +174,6 @@ async def _bare_tasks(n: int, warmup: int, interpreter: str, agent: Path,
                 raise BenchmarkFailed(f"bare task benchmark: the script exited "
                                       f"{proc.returncode}: {why}")
         return time.perf_counter() - started
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def measure_bare_tasks(n: int, interpreter: str, warmup: int = 1) -> TaskRate:

@@ -1,11 +1,11 @@
-"""Cell start-up benchmark: a jailed start beside a bare start of the same script (design §14).
+"""`cell_start_ms` beside `bare_start_ms` (design §14): a jailed start vs a bare start.
 
-`measure_cell_start(n)`: from "the router decides to run" (just before `backend.run`) to the
-moment the host has answered the cell's first request on its membrane socket.
+`measure_cell_start(n)`: from "the router decides to run" (just before `backend.run`) to
+the moment the host has answered the cell's first request on its membrane socket.
 `measure_bare_start(n)`: the same interpreter, bootstrap and agent script, started as a
-plain subprocess with the same environment shape, timed to the same moment. Both serve
-the request with the same trivial asyncio unix-socket server in this process, so the
-ratio between them is what the cell costs. `silo bench` (a colleague's) reports them.
+plain subprocess with the same environment shape, timed to the same moment. Both are
+answered by the same `CannedReplyServer` in this process, so the ratio between them is
+what the cell costs. A run that ends without its request raises `BenchmarkFailed`.
 """
 
 from __future__ import annotations
@@ -13,16 +13,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from siloos.bench.echo import CannedReplyServer
+from siloos.bench.errors import BenchmarkFailed
+from siloos.bench.stats import START_FRACTIONS, percentiles
 from siloos.cell.backend import JailBackend
 from siloos.cell.nsjail import NsjailBackend
 from siloos.cell.spec import INTERPRETER_FLAGS, CellSpec
 from siloos.cell.staging import staging_root
+from siloos.sdk import SDK_DIR
 
 #: A stdlib agent: one request to the membrane, wait for the reply, done.
 AGENT_SCRIPT = """\
@@ -32,48 +35,8 @@ s.connect(os.environ["SILO_MEMBRANE"])
 s.sendall(b'{"v": 1, "id": 1, "op": "task"}\\n')
 s.makefile("rb").readline()
 """
-REPLY = b'{"id": 1, "ok": true, "result": {}}\n'
 BENCH_UID = 200_000 - 2
 BENCH_LIMITS = {"wall_seconds": 20, "memory_mb": 128, "pids": 16, "tmp_mb": 4}
-SDK_DIR = Path(__file__).resolve().parent.parent / "sdk"
-
-
-def _percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    p95_index = max(0, min(len(ordered) - 1, round(0.95 * (len(ordered) - 1))))
-    return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[p95_index], 2)}
-
-
-class _FirstAnswer:
-    """A unix-socket server answering each line with a canned reply, noting when it did."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.answered: asyncio.Future[float] | None = None
-        self.server: asyncio.AbstractServer | None = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await reader.readline():
-                writer.write(REPLY)
-                await writer.drain()
-                if self.answered is not None and not self.answered.done():
-                    self.answered.set_result(time.perf_counter())
-        finally:
-            writer.close()
-
-    async def __aenter__(self) -> _FirstAnswer:
-        self.server = await asyncio.start_unix_server(self._serve, path=str(self.path))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
-    def expect(self) -> asyncio.Future[float]:
-        self.answered = asyncio.get_running_loop().create_future()
-        return self.answered
 
 
 def _workdir() -> tuple[Path, Path, Path]:
@@ -90,7 +53,7 @@ async def _cell_samples(n: int, backend: JailBackend, interpreter: str) -> list[
     folder, agent, sock = _workdir()
     samples = []
     try:
-        async with _FirstAnswer(sock) as server:
+        async with CannedReplyServer(sock) as server:
             spec = CellSpec(agent_dir=agent, interpreter=interpreter, uid=BENCH_UID,
                             limits=dict(BENCH_LIMITS), sdk_dir=SDK_DIR, membrane_socket=sock)
             for _ in range(n):
@@ -100,8 +63,9 @@ async def _cell_samples(n: int, backend: JailBackend, interpreter: str) -> list[
                 done, _ = await asyncio.wait({answered, run}, return_when=asyncio.FIRST_COMPLETED)
                 if answered not in done:
                     result = run.result()
-                    raise RuntimeError(f"bench cell ended without a request ({result.status}, "
-                                       f"exit {result.exit_code}): {result.stderr[-300:]}")
+                    raise BenchmarkFailed(
+                        f"start-up benchmark: the bench cell ended without a request "
+                        f"({result.status}, exit {result.exit_code}): {result.stderr[-300:]}")
                 samples.append((answered.result() - started) * 1000)
                 await run
     finally:
@@ -114,7 +78,7 @@ async def _bare_samples(n: int, interpreter: str) -> list[float]:
     samples = []
     bootstrap = str(SDK_DIR / "bootstrap.py")
     try:
-        async with _FirstAnswer(sock) as server:
+        async with CannedReplyServer(sock) as server:
             for _ in range(n):
                 answered = server.expect()
                 started = time.perf_counter()
@@ -127,7 +91,8 @@ async def _bare_samples(n: int, interpreter: str) -> list[float]:
                 done, _ = await asyncio.wait({answered, waited},
                                              return_when=asyncio.FIRST_COMPLETED)
                 if answered not in done:
-                    raise RuntimeError(f"bare run ended without a request (exit {proc.returncode})")
+                    raise BenchmarkFailed(f"start-up benchmark: the bare run ended without "
+                                          f"a request (exit {proc.returncode})")
                 samples.append((answered.result() - started) * 1000)
                 await waited
     finally:
@@ -141,11 +106,11 @@ def measure_cell_start(n: int, backend: JailBackend | None = None,
     if n <= 0:
         raise ValueError("n must be positive")
     jail = backend or NsjailBackend(interpreter=interpreter)
-    return _percentiles(asyncio.run(_cell_samples(n, jail, interpreter)))
+    return percentiles(asyncio.run(_cell_samples(n, jail, interpreter)), START_FRACTIONS, 2)
 
 
 def measure_bare_start(n: int, interpreter: str = "/usr/bin/python3") -> dict[str, float]:
     """p50/p95 milliseconds for the same script as a plain subprocess, no jail."""
     if n <= 0:
         raise ValueError("n must be positive")
-    return _percentiles(asyncio.run(_bare_samples(n, interpreter)))
+    return percentiles(asyncio.run(_bare_samples(n, interpreter)), START_FRACTIONS, 2)

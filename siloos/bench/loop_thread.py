@@ -1,0 +1,49 @@
+"""An asyncio event loop on its own thread, for the servers `silo bench` measures.
+
+A membrane beside a cell runs on an event-loop thread while the host waits for the cell
+(as in `silo run`); the bench's servers do the same, so what is timed from the cell is the
+server's work, not a loop shared with the waiting code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+#: How long the caller waits for one start or stop on the loop thread.
+STEP_SECONDS = 30
+
+
+async def _cancel_the_rest() -> None:
+    # Connection handlers still parked on a read would otherwise die with the loop.
+    rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
+
+
+def run_on(loop: asyncio.AbstractEventLoop, coro: Awaitable[T]) -> T:
+    """Run `coro` on `loop` (another thread's) and wait for its result."""
+    future = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
+    result: Any = future.result(STEP_SECONDS)
+    return result  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """A running event loop on a daemon thread; stopped, its tasks cancelled, on exit."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="silo-bench-loop", daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        with contextlib.suppress(Exception):
+            run_on(loop, _cancel_the_rest())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
