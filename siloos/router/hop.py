@@ -11,9 +11,9 @@ exited without finishing).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,15 +122,23 @@ async def _run_hop(rt: Runtime, req: HopRequest) -> HopOutcome:
         await membrane.stop()
         shutil.rmtree(sock_dir, ignore_errors=True)
         # The hop is over whatever happened: neither of its keys must ever work again.
-        with contextlib.suppress(Exception):
-            if not rt.store.is_revoked(minted.jti):
-                rt.store.revoke(minted.jti, task_id=req.task_id, hop=req.hop, reason="hop ended")
-        with contextlib.suppress(Exception):
-            # Not tied to the task in the store: its `key_revoked` events name task keys.
-            if not rt.store.is_revoked(req.base_jti):
-                rt.store.revoke(req.base_jti,
-                                reason=f"base key of {req.task_id} hop {req.hop}: hop ended")
+        _revoke(rt, minted.jti, task_id=req.task_id, hop=req.hop, reason="hop ended")
+        # Not tied to the task in the store: its `key_revoked` events name task keys.
+        _revoke(rt, req.base_jti, reason=f"base key of {req.task_id} hop {req.hop}: hop ended")
     return _outcome(rt, req, minted.jti, record, result)
+
+
+def _revoke(rt: Runtime, jti: str, *, reason: str, task_id: str | None = None,
+            hop: int | None = None) -> None:
+    """Revoke a hop key without masking whatever ended the hop; a failure is said out loud
+    (the key still dies at its short expiry, but an operator must know it outlived the hop).
+    """
+    try:
+        if not rt.store.is_revoked(jti):
+            rt.store.revoke(jti, task_id=task_id, hop=hop, reason=reason)
+    except Exception as err:  # the hop's own outcome must still be reported
+        print(f"silo: warning: could not revoke key {jti} at hop end "
+              f"({type(err).__name__}); it expires on its own shortly", file=sys.stderr)
 
 
 def _outcome(rt: Runtime, req: HopRequest, jti: str, record: dict[str, Any] | None,
