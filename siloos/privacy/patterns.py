@@ -20,6 +20,8 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from itertools import accumulate
+from operator import itemgetter
+from typing import Any
 
 from siloos.privacy.checksums import IBAN_LENGTHS, card_valid, iban_valid, ssn_valid, tfn_valid
 from siloos.privacy.scantext import ScanText, scan_text
@@ -207,24 +209,28 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> list[Span
     """Phone numbers in national and international spellings (allocated or not)."""
     spans: list[Span] = []
     for candidate in _phone_candidates(text, pos, len(text) if endpos is None else endpos):
-        spans.extend(_best_subspans(text, 0, candidate))
+        spans.extend(_best_subspans(text, 0, _phone_attempts(text, candidate)))
     return spans
 
 
-_PHONE_PLANS: dict[bytes, tuple[_PhoneCandidate, ...]] = {}
+_PHONE_PLANS: dict[bytes, tuple[_PhoneAttempts, ...]] = {}
 
 
 def _planned_phones(text: str, base: int, key: bytes) -> list[Span]:
     """`find_phones(text, base, base + len(key))` for a run whose digit shape is `key`:
-    its candidates and groups are found once per shape."""
+    its candidates, groups and the sub-spans worth trying are found once per shape."""
     plan = _PHONE_PLANS.get(key)
     if plan is None:
-        plan = tuple(_phone_candidates(key.decode("ascii"), 0, len(key)))
+        shape = key.decode("ascii")
+        plan = tuple(
+            _phone_attempts(shape, candidate)
+            for candidate in _phone_candidates(shape, 0, len(key))
+        )
         if len(_PHONE_PLANS) < _RUN_PLAN_LIMIT:
             _PHONE_PLANS[key] = plan
     spans: list[Span] = []
-    for candidate in plan:
-        spans.extend(_best_subspans(text, base, candidate))
+    for attempts in plan:
+        spans.extend(_best_subspans(text, base, attempts))
     return spans
 
 
@@ -244,45 +250,67 @@ def _fresh_start(text: str, previous: tuple[int, int], start: int) -> bool:
     return "." in before or "," in before
 
 
-def _best_subspans(text: str, base: int, candidate: _PhoneCandidate) -> list[Span]:
-    """Longest valid phone numbers made of whole digit groups, left to right (a candidate
-    may hold a leading amount, a trailing count, or two numbers side by side).
-    The candidate's offsets count from `base`; a run of groups whose digit count is outside
-    `_PHONE_DIGITS` is skipped without asking `_phone_ok` (which would refuse it)."""
+# The sub-spans of one candidate worth asking `_phone_ok` about, in the order they are
+# tried, as offsets: per group i that may start a number, (i, its start, the previous
+# group's (start, end) or None for the first group, and per end group j, longest first:
+# (j, end, whether j is the last group looked at, the groups' digit counts, their digits'
+# spans)). Only the digit counts and which characters are digits, spaces or brackets
+# decide which sub-spans are listed, so a run's digit shape gives the same list.
+_PhoneTry = tuple[int, int, bool, tuple[int, ...], tuple[tuple[int, int], ...]]
+_PhoneAttempts = tuple[tuple[int, int, tuple[int, int] | None, tuple[_PhoneTry, ...]], ...]
+
+
+def _phone_attempts(source: str, candidate: _PhoneCandidate) -> _PhoneAttempts:
+    """The sub-spans `_best_subspans` tries in `candidate` (offsets into `source`, the text
+    or the digit shape it was found in): whole digit groups, `_PHONE_DIGITS` digits in all,
+    and a space right after any group but the last (nothing else can end a number inside a
+    candidate)."""
     groups, digit_spans, sizes, totals = candidate
-    found: list[Span] = []
     count = min(len(groups), 12)
     low, high = _PHONE_DIGITS
-    i = 0
-    while i < count:
-        start = base + groups[i][0]
-        if i > 0:
-            before_start, before_end = groups[i - 1]
-            if not _fresh_start(text, (base + before_start, base + before_end), start):
-                i += 1
-                continue
-        elif _glued_before(text, start):
-            i += 1
-            continue
-        hit = None
+    attempts = []
+    for i in range(count):
+        tries = []
         for j in range(count, i, -1):
             if not low <= totals[j] - totals[i] <= high:
                 continue
-            end = base + groups[j - 1][1]
-            if j == count:  # the last group: an extension may follow, else nothing glued
+            end = groups[j - 1][1]
+            if j != count and source[end] != " ":
+                continue
+            tries.append((j, end, j == count, sizes[i:j], digit_spans[i:j]))
+        if tries:
+            attempts.append((i, groups[i][0], groups[i - 1] if i else None, tuple(tries)))
+    return tuple(attempts)
+
+
+def _best_subspans(text: str, base: int, attempts: _PhoneAttempts) -> list[Span]:
+    """Longest valid phone numbers made of whole digit groups, left to right (a candidate
+    may hold a leading amount, a trailing count, or two numbers side by side).
+    `attempts` (`_phone_attempts`) count from `base`; a group inside a number already
+    found starts no other."""
+    found: list[Span] = []
+    resume = 0
+    for i, start_at, previous, tries in attempts:
+        if i < resume:
+            continue
+        start = base + start_at
+        if previous is None:
+            if _glued_before(text, start):
+                continue
+        elif not _fresh_start(text, (base + previous[0], base + previous[1]), start):
+            continue
+        for j, end_at, last, sizes, digit_spans in tries:
+            end = base + end_at
+            extension = None
+            if last:  # the last group: an extension may follow, else nothing glued
                 extension = _EXTENSION_RE.match(text, end)
                 if extension is None and _glued_after(text, end):
                     continue
-            elif text[end] != " ":
-                continue
-            else:
-                extension = None
-            digits = "".join([text[base + s : base + e] for s, e in digit_spans[i:j]])
-            if _phone_ok(text, start, end, sizes[i:j], digits):
-                hit = j
+            digits = "".join([text[base + s : base + e] for s, e in digit_spans])
+            if _phone_ok(text, start, end, sizes, digits):
                 found.append(Span(start, extension.end() if extension else end, "phone"))
+                resume = j
                 break
-        i = hit if hit is not None else i + 1
     return found
 
 
@@ -619,8 +647,12 @@ def _date_plausible(match: re.Match[str]) -> bool:
     return True
 
 
-_BIRTH_ANCHORS = tuple(
-    a.encode("ascii") for a in ("orn", "irth", "dob", "d.o.b", "eboren", "eburts", "-day")
+# (needle, the anchors a hit must start, or None: the needle is the anchor). "eboren" and
+# "eburts" share one pass over the text: each pass costs about as much as the next, and
+# "eb" is rare enough that confirming its hits costs less than a second pass.
+_BIRTH_ANCHORS: tuple[tuple[bytes, tuple[bytes, ...] | None], ...] = (
+    (b"orn", None), (b"irth", None), (b"dob", None), (b"d.o.b", None),
+    (b"eb", (b"eboren", b"eburts")), (b"-day", None),
 )
 
 
@@ -634,7 +666,7 @@ def _birth_words(text: str, view: ScanText | None = None) -> list[re.Match[str]]
     if folded is None:
         return list(_BIRTH_WORDS_RE.finditer(text))
     found: dict[int, re.Match[str]] = {}
-    for anchor in _BIRTH_ANCHORS:
+    for anchor, whole in _BIRTH_ANCHORS:
         # Every anchor but "dob" and "d.o.b" is the suffix right after a birth word's
         # first letter (b, d or g, folded to b"bdg"). A hit without one ("morning") can
         # only lead to a word that its own anchor's hit also finds, so it is passed over
@@ -642,7 +674,9 @@ def _birth_words(text: str, view: ScanText | None = None) -> list[re.Match[str]]
         lead = None if anchor[0] == ord("d") else _BIRTH_LEADS
         hit = folded.find(anchor)
         while hit != -1:
-            if lead is not None and (hit == 0 or folded[hit - 1] not in lead):
+            if (lead is not None and (hit == 0 or folded[hit - 1] not in lead)) or (
+                whole is not None and not folded.startswith(whole, hit)
+            ):
                 hit = folded.find(anchor, hit + 1)
                 continue
             word_start = hit
@@ -781,7 +815,7 @@ class PatternDetector:
                     continue
             if marked:
                 start -= 1  # the "+" or "(" belongs to the number
-            digits, dotted, phone_mark, group_starts, id_shaped = plan
+            digits, dotted, phone_mark, group_starts, id_shaped, group_leads = plan
             if want_card and digits >= _CARD_DIGITS:
                 if shape is None:
                     cards = find_cards(text, start, end)
@@ -804,7 +838,11 @@ class PatternDetector:
                         continue  # dotted: no SSN/TFN spelling has the same extent
             if want_phone and digits >= _PHONE_MIN_DIGITS and (
                 phone_mark
-                or any(text[start + at] == "0" for at in group_starts)
+                or (
+                    "0" in group_leads(text[start:end])
+                    if group_leads is not None
+                    else any(text[start + at] == "0" for at in group_starts)
+                )
                 or _phone_word_before(text, start, shape)
             ):
                 if shape is None:
@@ -820,10 +858,12 @@ class PatternDetector:
 
 # What `_find_numbers` needs to know about a run before calling any recognizer, decided
 # from its shape: (digits, whether an IPv4 address may be in it, whether it has a phone
-# mark other than a leading 0, where its digit groups start, whether it has an id shape).
-# A plain date is `_PLAIN_DATE` instead: none of the number kinds.
-_RunPlan = tuple[int, bool, bool, tuple[int, ...], bool]
-_PLAIN_DATE: _RunPlan = (0, False, False, (), False)
+# mark other than a leading 0, where its digit groups start, whether it has an id shape,
+# and an `itemgetter` of those starts: `"0" in leads(run)` asks whether any group starts
+# with 0 in one C call — one start gives one character, several a tuple; `in` works on
+# both). A plain date is `_PLAIN_DATE` instead: none of the number kinds.
+_RunPlan = tuple[int, bool, bool, tuple[int, ...], bool, Callable[[str], Any] | None]
+_PLAIN_DATE: _RunPlan = (0, False, False, (), False, None)
 _CARD_DIGITS, _IP_DIGITS = _MIN_DIGITS["card"], _MIN_DIGITS["ip"]
 _PHONE_MIN_DIGITS, _SSN_DIGITS = _MIN_DIGITS["phone"], _MIN_DIGITS["ssn"]
 # Plans by run shape (`ScanText.digit_shape` slice); texts repeat a few dozen shapes, and
@@ -847,12 +887,14 @@ def _run_plan(key: bytes, marked: bool) -> _RunPlan:
     if len(run) <= 10 and _SHAPE_PLAIN_DATE_RE.fullmatch(run):  # a plain date: 10 at most
         return _PLAIN_DATE
     digits = key.count(b"0")
+    group_starts = tuple(m.start() for m in _SHAPE_GROUP_START_RE.finditer(key))
     return (
         digits,
         digits >= _IP_DIGITS and run.count(b".") >= 3,
         _SHAPE_PHONE_MARK_RE.search(key) is not None,
-        tuple(m.start() for m in _SHAPE_GROUP_START_RE.finditer(key)),
+        group_starts,
         digits >= _SSN_DIGITS and _SHAPE_ID_RE.search(key) is not None,
+        itemgetter(*group_starts),  # a run holds a digit, so never empty
     )
 
 
@@ -871,6 +913,7 @@ def _run_plan_of_text(text: str, start: int, end: int, marked: bool) -> _RunPlan
         _PHONE_MARK_RE.search(text, start, end) is not None,
         (),
         digits >= _SSN_DIGITS and _ID_SHAPE_RE.search(text, start, end) is not None,
+        None,
     )
 
 
