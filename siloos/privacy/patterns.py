@@ -790,7 +790,9 @@ class PatternDetector:
         extend = spans.extend
         plans = _RUN_PLANS
         for start, end in runs:
-            if check_iban and start >= 2 and text[start - 2 : start].isupper():
+            if check_iban and start >= 2 and text[start - 2 : start].isupper() and (
+                shape is None or _iban_possible(text, start, end, shape)
+            ):
                 # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
                 found = find_ibans(text, start - 2, min(size, start + 48))
                 extend(found)
@@ -935,6 +937,26 @@ def _phone_possible(text: str, start: int, end: int, folded: bytes | None = None
         _PHONE_MARK_RE.search(text, start, end) is not None
         or _phone_word_before(text, start, folded)
     )
+
+
+_UPPER_ASCII = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# The fewest characters an IBAN candidate (`_IBAN_CANDIDATE_RE`) spans.
+_IBAN_SHORTEST = 15
+
+
+def _iban_possible(text: str, start: int, end: int, shape: bytes) -> bool:
+    """False only when `find_ibans(text, start - 2, start + 48)` finds nothing, for the
+    number run `text[start:end]` (`shape` is the text's digit shape).
+
+    A candidate starts with two letters A-Z and two digits. In that window it can start
+    only at `start - 2` (this run's own country code) or at some p after the run (its
+    characters are digits and separators, and the one before it leads into a digit); such
+    a candidate ends by the window's end, so p + 15 <= start + 48, and p + 2 is a digit.
+    """
+    if text[start - 2] in _UPPER_ASCII and text[start - 1] in _UPPER_ASCII:
+        return True
+    last_digit = start + 48 - _IBAN_SHORTEST + 2
+    return shape.find(b"0", end, last_digit + 1) != -1
 
 
 def _covers(spans: list[Span], start: int, end: int) -> bool:
