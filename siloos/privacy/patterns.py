@@ -692,22 +692,31 @@ def _birth_words(text: str, view: ScanText | None = None) -> list[re.Match[str]]
 
 def find_dates_of_birth(text: str, view: ScanText | None = None) -> list[Span]:
     """Dates next to a birth word: the nearest date after it (within 48 chars), else the
-    nearest before it (within 32). `view` shares the lowered text with other detectors."""
+    nearest before it (within 32). `view` shares the lowered text with other detectors.
+
+    Every date `_DATE_RE` matches holds a digit (a day or a year), so a window without one
+    (found in the digit shape, when the text has one) is not searched."""
+    view = view if view is not None else ScanText(text)
+    shape = view.digit_shape
+    size = len(text)
     spans = []
     for word in _birth_words(text, view):
+        word_start, word_end = word.span()
+        after_end = min(size, word_end + 48)
         after = [
-            m for m in _DATE_RE.finditer(text, word.end(), min(len(text), word.end() + 48))
-            if _date_plausible(m)
-        ]
-        done = text.find("dob_tk_", word.end(), word.end() + 48)
+            m for m in _DATE_RE.finditer(text, word_end, after_end) if _date_plausible(m)
+        ] if shape is None or shape.find(b"0", word_end, after_end) != -1 else []
+        done = text.find("dob_tk_", word_end, word_end + 48)
         if done != -1 and (not after or done < after[0].start()):
             continue  # this word's date is already a token; other dates near it are not it
         if after:
             spans.append(Span(after[0].start(), after[0].end(), "dob"))
             continue
+        before_start = max(0, word_start - 32)
+        if shape is not None and shape.find(b"0", before_start, word_start) == -1:
+            continue
         before = [
-            m for m in _DATE_RE.finditer(text, max(0, word.start() - 32), word.start())
-            if _date_plausible(m)
+            m for m in _DATE_RE.finditer(text, before_start, word_start) if _date_plausible(m)
         ]
         if before:
             spans.append(Span(before[-1].start(), before[-1].end(), "dob"))
