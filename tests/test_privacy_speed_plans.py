@@ -188,7 +188,7 @@ PHONE_PIECES = [
     "0412 345 678", "+61 4 1234 5678", "(02) 9123 4567", "415-555-0100", "1-800-555-0199",
     "+49(0)5359519423", "+44(0)114 496 0402", "0049 30 12345678", "(0439 821 870)",
     "212.555.0199", "49.99", "1 234 567", "5555555", "x23", " ext. 7", "call ", "tel",
-    " ", "-", ".", "(", ")", "+", "0", "7", "a", ",", "/",
+    " ", "-", ".", "(", ")", "+", "0", "7", "a", ",", "/", "\u00e9", "mobile: ", "recall ",
 ]
 phone_texts = st.lists(st.sampled_from(PHONE_PIECES), max_size=12).map("".join)
 
@@ -201,8 +201,10 @@ def planned_and_plain_phones(text: str) -> list[tuple[list[object], list[object]
     for start, end in view.number_runs:
         if start > 0 and text[start - 1] in "+(":
             start -= 1
-        pairs.append((patterns._planned_phones(text, start, shape[start:end]),
-                       patterns.find_phones(text, start, end)))
+        plain = patterns.find_phones(text, start, end)
+        pairs.append((patterns._planned_phones(text, start, shape[start:end]), plain))
+        # With the text's shape, phone words are looked up in it instead of by regex.
+        pairs.append((patterns._planned_phones(text, start, shape[start:end], shape), plain))
     return pairs
 
 
