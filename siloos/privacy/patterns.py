@@ -796,22 +796,27 @@ class PatternDetector:
         want = {kind for kind, _ in numbers}
         want_card, want_ip = "card" in want, "ip" in want
         want_phone, want_ssn = "phone" in want, "ssn" in want
-        min_run = _MIN_RUN if numbers else len(text) + 1  # no number kinds: IBANs only
         size = len(text)
-        check_iban = self._iban
-        ibans: list[Span] = []  # IBANs found so far that may still cover a later run
         extend = spans.extend
+        # IBANs first, each run probed in order. An IBAN covering a run starts before it,
+        # and every IBAN a later run's probe finds starts after this run's end: so having
+        # them all at hand changes no run's checks (below: `covering`), only saves the
+        # Python loop over the many short runs that only an IBAN probe looks at.
+        found_ibans: list[Span] = []
+        if self._iban:
+            for start, end in [r for r in runs if r[0] >= 2 and text[r[0] - 2 : r[0]].isupper()]:
+                if shape is None or _iban_possible(text, start, end, shape):
+                    # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
+                    found_ibans.extend(find_ibans(text, start - 2, min(size, start + 48)))
+            extend(found_ibans)
+            found_ibans.sort(key=_START)
+        if not numbers:
+            return
+        covering: list[Span] = []  # IBANs starting before the run that may still cover it
+        upcoming = 0  # the first IBAN (by start) not in `covering` yet
+        iban_count = len(found_ibans)
         plans = _RUN_PLANS
-        for start, end in runs:
-            if check_iban and start >= 2 and text[start - 2 : start].isupper() and (
-                shape is None or _iban_possible(text, start, end, shape)
-            ):
-                # "DE89…", "GB82WEST…": an IBAN's check digits follow its country code.
-                found = find_ibans(text, start - 2, min(size, start + 48))
-                extend(found)
-                ibans.extend(found)
-            if end - start < min_run:
-                continue
+        for start, end in [r for r in runs if r[1] - r[0] >= _MIN_RUN]:
             marked = start > 0 and text[start - 1] in "+("  # "+61 …", "(02) …"
             if shape is not None:
                 key = shape[start - 1 if marked else start : end]
@@ -824,9 +829,12 @@ class PatternDetector:
                 plan = _run_plan_of_text(text, start, end, marked)
             if plan is _PLAIN_DATE:
                 continue  # a lone date is none of the number kinds (dob is found by words)
-            if ibans:
-                ibans = [s for s in ibans if s.end >= end]
-                if any(s.start < start for s in ibans) and not _extended(text, end):
+            while upcoming < iban_count and found_ibans[upcoming].start < start:
+                covering.append(found_ibans[upcoming])
+                upcoming += 1
+            if covering:
+                covering = [s for s in covering if s.end >= end]
+                if covering and not _extended(text, end):
                     continue
             if marked:
                 start -= 1  # the "+" or "(" belongs to the number
@@ -952,6 +960,7 @@ def _phone_possible(text: str, start: int, end: int, folded: bytes | None = None
     )
 
 
+_START = itemgetter(0)
 _UPPER_ASCII = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # The fewest characters an IBAN candidate (`_IBAN_CANDIDATE_RE`) spans.
 _IBAN_SHORTEST = 15

@@ -128,7 +128,7 @@ class Vault:
 
     def _mac(self, *parts: str) -> bytes:
         message = "\x1f".join(parts).encode("utf-8")
-        return hmac.new(self._secret, message, hashlib.sha256).digest()
+        return hmac.digest(self._secret, message, hashlib.sha256)  # one C call, same MAC
 
     def scope_for(self, customer_id: str) -> str:
         """The opaque scope of a customer: HMAC of the id, recorded in `vault_scopes`."""
