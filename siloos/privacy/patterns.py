@@ -554,6 +554,17 @@ _NOT_ID_WORDS_RE = re.compile(
 )
 
 
+def _not_id_word_before(text: str, start: int) -> bool:
+    """`_NOT_ID_WORDS_RE.search(text, start - 24, start)`, asked only when it can match: its
+    match ends in a word, a "." or a "#" followed by nothing but spaces and one colon, so
+    when the window, stripped of those on the right, ends in anything else, it cannot."""
+    lo = max(0, start - 24)
+    tail = text[lo:start].rstrip().rstrip(":").rstrip()
+    if not tail or not (tail[-1].isalpha() or tail[-1] in ".#"):
+        return False
+    return _NOT_ID_WORDS_RE.search(text, lo, start) is not None
+
+
 # Where SSN- and TFN-shaped candidates lie in a text: the starts of `_SSN_RE` matches
 # (always 11 long) and the spans of `_NINE_RE` matches with zero or two spaces.
 _IdCandidates = tuple[tuple[int, ...], tuple[tuple[int, int], ...]]
@@ -607,7 +618,7 @@ def _checked_ids(text: str, base: int, candidates: _IdCandidates) -> list[Span]:
             continue
         digits = text[start:end].replace(" ", "")
         id_context = _context_before(text, start, _ID_WORDS_RE, 32)
-        if not id_context and _NOT_ID_WORDS_RE.search(text, max(0, start - 24), start):
+        if not id_context and _not_id_word_before(text, start):
             continue
         if tfn_valid(digits) or (
             id_context and ssn_valid(digits[:3], digits[3:5], digits[5:])
