@@ -515,6 +515,9 @@ def find_ipv6(text: str) -> list[Span]:
     """IPv6 addresses, grown from each `:hex:` seed and validated by `ipaddress`."""
     spans = []
     last_end = -1
+    # A text names the same address again and again; `ipaddress` is dear, so each distinct
+    # candidate is checked once per call (nothing is kept after it).
+    checked: dict[str, bool] = {}
     for seed in _IPV6_SEED_RE.finditer(text):
         if seed.start() < last_end:
             continue
@@ -535,12 +538,20 @@ def find_ipv6(text: str) -> list[Span]:
             end < len(text) and (text[end].isalnum() or text[end] == "_")
         ):
             continue
-        try:
-            ipaddress.IPv6Address(candidate)
-        except ValueError:
-            continue
-        spans.append(Span(start, end, "ip"))
+        valid = checked.get(candidate)
+        if valid is None:
+            valid = checked[candidate] = _ipv6_valid(candidate)
+        if valid:
+            spans.append(Span(start, end, "ip"))
     return spans
+
+
+def _ipv6_valid(candidate: str) -> bool:
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- SSN / TFN
