@@ -105,3 +105,24 @@ def test_register_token_type() -> None:
         tokens.TOKEN_RE = tokens._compile(tokens._types)
     with pytest.raises(ValueError):
         register_token_type("Bad_Type")
+
+
+def test_a_registered_type_is_seen_by_the_vault_and_the_membrane_alike(tmp_path) -> None:
+    # The pattern callers use is the live one: registering a type after import does not
+    # leave the vault (or the membrane's substitution) with a stale pattern.
+    import sqlite3
+
+    from siloos.membrane.actions import substitute
+    from siloos.privacy.keyfiles import create_vault_keys
+    from siloos.privacy.tokens import token_pattern
+    from siloos.privacy.vault import Vault
+
+    register_token_type("acctno")
+    assert token_pattern().fullmatch("acctno_tk_0123456789ab")
+    keys = tmp_path / "keys"
+    create_vault_keys(keys)
+    vault = Vault(sqlite3.connect(":memory:"), keys)
+    scope = vault.scope_for("C-1")
+    token = vault.tokenize("ACCT-99", "acctno", scope)
+    assert vault.resolve(token, scope) == "ACCT-99"
+    assert substitute(f"see {token}", {token: "ACCT-99"}) == "see ACCT-99"

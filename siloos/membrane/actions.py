@@ -17,7 +17,7 @@ from siloos.membrane.checks import PASS, Verdict, refuse
 from siloos.membrane.memo import TokenizedResults
 from siloos.membrane.ports import StatePort, TokenizerPort, VaultPort
 from siloos.membrane.session import Exchange, HopCounters
-from siloos.privacy.tokens import TOKEN_RE, is_token
+from siloos.privacy.tokens import is_token, token_pattern
 from siloos.store.encoding import canonical
 
 
@@ -37,7 +37,7 @@ def substitute(value: Any, mapping: Mapping[str, str]) -> Any:
             return mapping[value]
         if "_tk_" not in value:
             return value
-        return TOKEN_RE.sub(lambda m: mapping.get(m.group(0), m.group(0)), value)
+        return token_pattern().sub(lambda m: mapping.get(m.group(0), m.group(0)), value)
     if isinstance(value, dict):
         return {substitute(k, mapping): substitute(v, mapping) for k, v in value.items()}
     if isinstance(value, list):

@@ -21,6 +21,7 @@ from siloos.privacy.tokens import (
     is_token,
     looks_like_token,
     register_token_type,
+    token_pattern,
 )
 from siloos.privacy.vault import TokenOutOfScope, Vault, VaultIntegrityError, create_vault_keys
 
@@ -42,4 +43,5 @@ __all__ = [
     "is_token",
     "looks_like_token",
     "register_token_type",
+    "token_pattern",
 ]

@@ -144,7 +144,7 @@ class PlaintextGuard:
     def _kinds_in(self, piece: str) -> list[str]:
         if "_tk_" in piece:
             # A space, not nothing: the text on either side of a token never joins up.
-            piece = tokens.TOKEN_RE.sub(" ", piece)
+            piece = tokens.token_pattern().sub(" ", piece)
         return [span.kind for span in self.detector.find(piece)]
 
     def for_scope(self, scope: str) -> PlaintextGuard:

@@ -18,7 +18,13 @@ from siloos.privacy.cache import TokenCache
 from siloos.privacy.detect import Detector, KnownValueDetector, PatternDetector
 from siloos.privacy.scantext import ScanText, find_in
 from siloos.privacy.spans import Span, merge_spans
-from siloos.privacy.tokens import TOKEN_RE, find_near_misses, is_token, token_kind, token_types
+from siloos.privacy.tokens import (
+    find_near_misses,
+    is_token,
+    token_kind,
+    token_pattern,
+    token_types,
+)
 from siloos.privacy.vault import TokenOutOfScope, Vault
 
 _SCALARS = (str, int, float, bool)
@@ -59,7 +65,7 @@ class Tokenizer:
         spans = found + known
         if has_tokens:
             # Existing tokens win every overlap: a token is already safe and must stay intact.
-            spans += [Span(m.start(), m.end(), "token") for m in TOKEN_RE.finditer(text)]
+            spans += [Span(m.start(), m.end(), "token") for m in token_pattern().finditer(text)]
         return [s for s in merge_spans_preferring_tokens(spans) if s.kind != "token"]
 
     def tokenize_text(self, text: str, scope: str, *, mint: bool = True) -> str:
@@ -262,7 +268,7 @@ class Tokenizer:
                 return token
             return self.vault.resolve(token, scope)
 
-        return TOKEN_RE.sub(replace, text)
+        return token_pattern().sub(replace, text)
 
     def resolve_tokens(self, obj: Any, scope: str, *, only: set[str] | None = None) -> Any:
         """Real values for the tokens in a JSON-like value (whole strings and inside text).

@@ -43,6 +43,12 @@ def _compile(types: Iterable[str]) -> re.Pattern[str]:
 TOKEN_RE: re.Pattern[str] = _compile(_types)
 
 
+def token_pattern() -> re.Pattern[str]:
+    """The token pattern as it is now (it grows when a type is registered). Callers use
+    this rather than importing `TOKEN_RE`, whose imported binding would go stale."""
+    return TOKEN_RE
+
+
 def token_types() -> tuple[str, ...]:
     """The registered token types, in registration order."""
     return tuple(_types)

@@ -38,7 +38,7 @@ from siloos.privacy.keyfiles import (
     read_secret,
 )
 from siloos.privacy.normalize import normalize
-from siloos.privacy.tokens import TOKEN_RE, make_token, token_types
+from siloos.privacy.tokens import make_token, token_pattern, token_types
 
 __all__ = [
     "TokenOutOfScope",
@@ -210,7 +210,7 @@ class Vault:
 
     def resolve(self, token: str, scope: str) -> str:
         """The real value of `token`, only if it was minted in `scope`."""
-        if not isinstance(token, str) or TOKEN_RE.fullmatch(token) is None:
+        if not isinstance(token, str) or token_pattern().fullmatch(token) is None:
             raise TokenOutOfScope()
         with self._lock:
             row = self._conn.execute(
@@ -223,7 +223,7 @@ class Vault:
 
     def in_scope(self, token: str, scope: str) -> bool:
         """Whether `token` exists in `scope` (no decryption)."""
-        if not isinstance(token, str) or TOKEN_RE.fullmatch(token) is None:
+        if not isinstance(token, str) or token_pattern().fullmatch(token) is None:
             return False
         with self._lock:
             row = self._conn.execute(
