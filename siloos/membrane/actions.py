@@ -352,6 +352,24 @@ def llm_args(ex: Exchange) -> dict[str, Any]:
     return dict(ex.request.fields)
 
 
+def llm_args_with_model(services: ExitServices) -> Callable[[Exchange], dict[str, Any]]:
+    """The `llm` op's fields, with the manifest's `model` when the cell names none.
+
+    The model is part of the request the constraints judge: an agent granted
+    `llm: {models: [...]}` is checked against the model that will really be asked for —
+    the one it names, else its manifest's (host-side, from the router) — instead of
+    being refused for leaving out an argument it never chose.
+    """
+
+    def args_of(ex: Exchange) -> dict[str, Any]:
+        args = dict(ex.request.fields)
+        if not args.get("model") and services.llm_model:
+            args["model"] = services.llm_model
+        return args
+
+    return args_of
+
+
 class LogLlmExchange:
     """Append the (tokenized) prompt and reply to `.silo/logs/llm.jsonl` (design §12).
 

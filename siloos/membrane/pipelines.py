@@ -71,7 +71,7 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             checks.CapabilityGranted(w.effective_caps),
             checks.WithinBudget(w.counters, "llm_calls"),
             checks.WithinTokenBudget(w.counters),
-            checks.ArgsMatchSchema(actions.llm_args),
+            checks.ArgsMatchSchema(actions.llm_args_with_model(w.services)),
             *token_checks,
             ops.CapMaxTokens(w.counters),
             actions.Execute(w.services, w.tokenizer),
