@@ -36,6 +36,7 @@ def hop(tmp_path) -> Hop:
 
 
 def exit_rows(hop: Hop) -> list[tuple]:
+    hop.store.flush_journals()  # read straight from state.db: fold the hop's journal in
     return hop.store.conn.execute(
         "SELECT idempotency_key, tool, at FROM exit_calls WHERE task_id = ? ORDER BY seq",
         (hop.task_id,)).fetchall()

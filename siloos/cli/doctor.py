@@ -1,7 +1,8 @@
 """`silo doctor [--json]`: can this host build a cell, and are the workspace's keys private?
 
 Runs the cell preflight checks (nsjail, user namespaces, seccomp, cgroups, the cell
-interpreter, a real test cell) and, inside a workspace, the keys check. Prints each with
+interpreter, a real test cell) and, inside a workspace, the keys check and the audit
+journal check (no journal that recovery had to set aside as damaged). Prints each with
 ok/FAIL and a one-line fix. Exit 0 when everything passes, 1 (CheckFailed) otherwise.
 """
 
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import typer
 
+from siloos.cell.backend import CheckResult
 from siloos.cell.nsjail import NsjailBackend
 from siloos.cell.preflight import run_checks
 from siloos.errors import CheckFailed, UsageError
+from siloos.store.journal import damaged_journals
 from siloos.workspace import Workspace, WorkspaceConfig
 
 
@@ -40,6 +43,8 @@ def register(app: typer.Typer) -> None:
         backend = NsjailBackend(nsjail_path=config.cell.nsjail,
                                 interpreter=config.cell.interpreter)
         results = run_checks(backend, config.cell.interpreter, ws.keys_dir if ws else None)
+        if ws is not None:
+            results.append(journal_check(ws.state_db))
         ok = all(r.ok for r in results)
         if as_json:
             typer.echo(json.dumps({"ok": ok, "workspace": str(ws.root) if ws else None,
@@ -57,3 +62,15 @@ def register(app: typer.Typer) -> None:
         if not ok:
             failed = ", ".join(r.name for r in results if not r.ok)
             raise CheckFailed(f"doctor: failed checks: {failed}")
+
+
+def journal_check(state_db: Path) -> CheckResult:
+    """Audit journals that recovery could not trust (`siloos.store.journal`): their rows
+    are not in state.db, so the audit trail has a gap until someone looks."""
+    damaged = damaged_journals(state_db)
+    if damaged:
+        return CheckResult.failed(
+            "journal", f"{len(damaged)} damaged audit journal(s), e.g. {damaged[0]}",
+            "inspect them (JSON lines: seq, exit row, audit row), then move them out of "
+            f"{damaged[0].parent}")
+    return CheckResult.passed("journal", "no damaged audit journals")

@@ -15,7 +15,7 @@ from typing import Any
 from siloos.exits import ExitContext, ExitRefused, ExitServices, NotInScope, idempotency_key
 from siloos.membrane.checks import PASS, Verdict, refuse
 from siloos.membrane.memo import TokenizedResults
-from siloos.membrane.ports import StatePort, TokenizerPort, VaultPort
+from siloos.membrane.ports import JournalPort, StatePort, TokenizerPort, VaultPort
 from siloos.membrane.session import Exchange, HopCounters
 from siloos.privacy.tokens import is_token, token_pattern
 from siloos.store.encoding import canonical
@@ -94,14 +94,14 @@ class ReplayRecorded:
 
     name = "replay_recorded"
 
-    def __init__(self, counters: HopCounters, store: StatePort) -> None:
+    def __init__(self, counters: HopCounters, journal: JournalPort) -> None:
         self.counters = counters
-        self.store = store
+        self.journal = journal
 
     def verify(self, ex: Exchange) -> Verdict:
         ex.call_seq = self.counters.next_seq()
         try:
-            stored = self.store.lookup_exit_result(_call_key(ex))
+            stored = self.journal.lookup_exit_result(_call_key(ex))
         except Exception:  # unknown whether it ran: do not run it again
             return refuse(409, f"{ex.tool}: call {ex.call_seq} state unavailable")
         if stored is None:
@@ -118,18 +118,18 @@ class ReplayRecorded:
 class RecordResult:
     """Record the tokenized result under (task, hop, seq); the first record wins.
 
-    With `audit_row`, the call's success audit row goes into the same transaction as the
-    result: one commit says both "this call happened" and "it was audited", before the
-    reply is sent. Should that combined write fail (say the plaintext guard refuses the
+    With `audit_row`, the call's success audit row goes into the same journal line as the
+    result: one durable write says both "this call happened" and "it was audited", before
+    the reply is sent. Should that combined write fail (say the plaintext guard refuses the
     audit detail), the result is recorded on its own and the membrane audits the request
     afterwards the usual way, with its own fallback; the exit is never run again here.
     """
 
     name = "record_result"
 
-    def __init__(self, store: StatePort,
+    def __init__(self, journal: JournalPort,
                  audit_row: Callable[[Exchange], Any] | None = None) -> None:
-        self.store = store
+        self.journal = journal
         self.audit_row = audit_row
 
     def verify(self, ex: Exchange) -> Verdict:
@@ -164,10 +164,10 @@ class RecordResult:
         # Encoded once by TokenizeResult: the store keeps that text (guard still applied).
         result = ex.result_json if ex.result_json is not None else ex.result
         if row is None:
-            return self.store.record_exit_result(
+            return self.journal.record_exit_result(
                 key, task_id=ex.session.task_id, hop=ex.session.hop, seq=ex.call_seq or 0,
                 tool=ex.tool or "", result=result)
-        return self.store.record_exit_result(
+        return self.journal.record_exit_result(
             key, task_id=ex.session.task_id, hop=ex.session.hop, seq=ex.call_seq or 0,
             tool=ex.tool or "", result=result, audit=row)
 

@@ -16,7 +16,7 @@ from typing import Any
 from siloos.exits import ExitServices
 from siloos.membrane import actions, checks, ops
 from siloos.membrane.memo import RememberedResolver
-from siloos.membrane.ports import KeyVerifierPort, StatePort, TokenizerPort
+from siloos.membrane.ports import JournalPort, KeyVerifierPort, StatePort, TokenizerPort
 from siloos.membrane.session import Exchange, HopCounters
 
 
@@ -27,6 +27,8 @@ class Wiring:
     verifier: KeyVerifierPort
     registry: Any
     store: StatePort
+    #: The hop's audit rows and exit results (durable per request, folded in batches).
+    journal: JournalPort
     tokenizer: TokenizerPort
     #: What exits may use, the membrane's attempt ledger included.
     services: ExitServices
@@ -59,10 +61,10 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             checks.WithinBudget(w.counters, "tool_calls"),
             checks.ArgsMatchSchema(),
             *token_checks,
-            actions.ReplayRecorded(w.counters, w.store),
+            actions.ReplayRecorded(w.counters, w.journal),
             actions.Execute(w.services, w.tokenizer),
             actions.TokenizeResult(w.tokenizer, remember=True),
-            actions.RecordResult(w.store, w.audit_row),
+            actions.RecordResult(w.journal, w.audit_row),
         ]),
         "llm": checks.Pipeline([
             *gate,

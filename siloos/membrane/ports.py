@@ -51,12 +51,37 @@ class StatePort(Protocol):
 
     def lookup_exit_result(self, idempotency_key: str) -> Any: ...
 
+    def open_journal(self, task_id: str, hop: int) -> JournalPort:
+        """Where one hop's audit rows and exit results go (`siloos.store.HopJournal`)."""
+        ...
+
     def checkpoint(self) -> bool:
         """Fold the write-ahead log into the database at a quiet moment (hop end)."""
         ...
 
     def add_llm_usage(self, task_id: str, hop: int, agent: str, *, input_tokens: int,
                       output_tokens: int, calls: int = 1) -> None: ...
+
+
+class JournalPort(Protocol):
+    """A hop's audit trail and exit results: each write durable before it returns (so
+    before the reply), folded into the state store in batches (`siloos.store.journal`)."""
+
+    last_append: float
+
+    @property
+    def pending(self) -> int: ...
+
+    def audit(self, record: Any) -> None: ...
+
+    def record_exit_result(self, idempotency_key: str, *, task_id: str, hop: int, seq: int,
+                           tool: str, result: Any, audit: Any = None) -> Any: ...
+
+    def lookup_exit_result(self, idempotency_key: str) -> Any: ...
+
+    def flush(self) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class VaultPort(Protocol):

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import stat
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +41,7 @@ from siloos.membrane.protocol import (
 from siloos.membrane.session import CellSession, Exchange, HopCounters
 from siloos.privacy.tokens import is_token
 from siloos.store import AuditRecord
+from siloos.store.journal import IDLE_FLUSH_SECONDS
 
 #: The socket is world-connectable; the folder holding it decides who can reach it.
 SOCKET_MODE = 0o666
@@ -91,14 +93,19 @@ class Membrane:
         if not isinstance(services, ExitServices):
             raise TypeError("services must be an ExitServices")
         services = replace(services, attempts={})
+        # Every audit row and exit result of this hop goes through the journal: durable
+        # with one append before each reply, folded into state.db in batches.
+        self.journal = store.open_journal(session.task_id, session.hop)
         self._pipelines = build_pipelines(Wiring(
-            verifier=verifier, registry=registry, store=store, tokenizer=tokenizer,
+            verifier=verifier, registry=registry, store=store, journal=self.journal,
+            tokenizer=tokenizer,
             services=services, counters=self.counters,
             effective_caps=effective_caps, is_finished=lambda: self.finish_record is not None,
             on_finish=self._on_finish, audit_row=self._success_record))
         self._server: asyncio.AbstractServer | None = None
         self._socket_path: Path | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._scan_memo: dict[str, str] = {}
         self._scan_version: Any = None
         #: The step `_handle` reports for a call that passes (the call pipeline's last).
@@ -249,14 +256,14 @@ class Membrane:
                detail: Any = None) -> None:
         s = self.session
         try:
-            self.store.audit(s.task_id, s.hop, op=op, tool=tool, ok=ok, code=code,
-                             reason=reason[:500], detail=detail)
+            self.journal.audit(AuditRecord(s.task_id, s.hop, op, tool, ok=ok, code=code,
+                                           reason=reason[:500], detail=detail))
             return
         except Exception as err:  # e.g. the plaintext guard refused the detail
             fallback = f"{reason[:300]} (audit detail dropped: {type(err).__name__})"
         with contextlib.suppress(Exception):
-            self.store.audit(s.task_id, s.hop, op=op, tool=None, ok=ok, code=code,
-                             reason=fallback)
+            self.journal.audit(AuditRecord(s.task_id, s.hop, op, None, ok=ok, code=code,
+                                           reason=fallback))
 
     # -- the socket server -------------------------------------------------------------
 
@@ -289,10 +296,38 @@ class Membrane:
             with contextlib.suppress(FileNotFoundError):
                 self._socket_path.unlink()
             self._socket_path = None
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self.close_journal()
         # A quiet moment: fold the hop's WAL pages into the database now, so that the
         # automatic checkpoint (two fsyncs) rarely lands inside a later request.
         with contextlib.suppress(Exception):
             self.store.checkpoint()
+
+    def close_journal(self) -> None:
+        """Fold the hop's journal into state.db and remove it (`stop()` does this). If the
+        database refuses, the journal stays on disk for the next `StateStore.open`."""
+        with contextlib.suppress(Exception):
+            self.journal.close()
+
+    def _arm_flush(self) -> None:
+        """After a reply: make sure pending journal rows reach state.db once the cell has
+        been idle for `IDLE_FLUSH_SECONDS` (one timer, re-armed while requests continue)."""
+        if self._flush_timer is None and self.journal.pending:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                IDLE_FLUSH_SECONDS, self._idle_flush)
+
+    def _idle_flush(self) -> None:
+        self._flush_timer = None
+        idle = time.monotonic() - self.journal.last_append
+        if idle < IDLE_FLUSH_SECONDS:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                IDLE_FLUSH_SECONDS - idle, self._idle_flush)
+            return
+        with contextlib.suppress(Exception):  # left pending (and on disk): retried later
+            self.journal.flush()
+        self._arm_flush()
 
     async def wait_finished(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The finish record once the cell finishes (None on timeout)."""
@@ -339,6 +374,8 @@ class Membrane:
                 continue
             writer.write(self.handle_line(item))
             await writer.drain()
+            if self._flush_timer is None:
+                self._arm_flush()
 
     async def _turn_away(self, writer: asyncio.StreamWriter) -> None:
         """One 429 line for a connection over the limit, then close it. Each connection

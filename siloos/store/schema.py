@@ -151,8 +151,18 @@ DROP TABLE exit_calls;
 ALTER TABLE exit_calls_v2 RENAME TO exit_calls;
 """
 
+# The audit journal's progress (`siloos.store.journal`): for each journal file, the
+# highest line number already in `audit`/`exit_calls`, written in the same transaction as
+# those rows, so no line is ever applied twice. A row lives as long as its file.
+V3 = """
+CREATE TABLE journal_applied (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL CHECK (seq >= 0)
+) WITHOUT ROWID;
+"""
+
 #: (version, script). Append only.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, V1), (2, V2))
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, V1), (2, V2), (3, V3))
 
 LATEST = MIGRATIONS[-1][0]
 

@@ -23,10 +23,12 @@ calls `checkpoint()` at hop end, outside any request.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from siloos.store import shapes
 from siloos.store.encoding import CanonicalJson, Encoder, PlaintextGuard, loads, utc_now
 from siloos.store.errors import HopConflict, StateDatabaseError, StoreError, UnknownTask
 from siloos.store.ids import new_task_id
+from siloos.store.journal import HopJournal, Recovered, recover_journals
 from siloos.store.readcache import MISSING, ReadCache
 from siloos.store.schema import FINAL_STATES, TASK_STATES, migrate
 
@@ -105,6 +108,9 @@ class StateStore:
         #: Bumped by every state-changing transaction on `_conn` (see `ReadCache`).
         self._generation = 0
         self._reads = ReadCache(conn)
+        self._journals: weakref.WeakSet[HopJournal] = weakref.WeakSet()
+        #: What opening found and applied of dead membranes' journals.
+        self.recovered = Recovered()
 
     # -- opening -----------------------------------------------------------------------
 
@@ -133,10 +139,42 @@ class StateStore:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path, guard, neighbour_conn=neighbour)
+        store = cls(conn, path, guard, neighbour_conn=neighbour)
+        try:
+            # Rows a dead membrane journalled but never folded in (see siloos.store.journal).
+            store.recovered = recover_journals(store)
+        except (OSError, sqlite3.Error):
+            pass  # left for the next open; nothing in a journal is lost by waiting
+        return store
+
+    # -- the membrane's journal --------------------------------------------------------
+
+    def open_journal(self, task_id: str, hop: int) -> HopJournal:
+        """A journal for one hop's audit rows and exit results (see `siloos.store.journal`):
+        durable per request with one append, folded into this database in batches. Reads
+        of the audit trail or exit results through this store fold it in first.
+
+        Before it opens, everything another run of the hop may have recorded is folded
+        in (this store's open journals, and dead processes' left-over files), so the new
+        journal starts from every result recorded so far."""
+        self.flush_journals()
+        with contextlib.suppress(OSError, sqlite3.Error):  # retried at the next open
+            recover_journals(self)
+        journal = HopJournal(self, task_id, hop)
+        self._journals.add(journal)
+        return journal
+
+    def flush_journals(self) -> None:
+        """Fold every open journal of this store into the database now."""
+        with self.lock:
+            for journal in list(self._journals):
+                journal.flush()
 
     def close(self) -> None:
         with self.lock:
+            for journal in list(self._journals):
+                with contextlib.suppress(Exception):  # kept on disk if it cannot be folded
+                    journal.close()
             if self.conn is not self._conn:
                 self.conn.close()
             self._conn.close()
@@ -450,6 +488,7 @@ class StateStore:
 
     def audit_events(self, task_id: str) -> list[dict[str, Any]]:
         """The task's audit records in order."""
+        self.flush_journals()
         rows = self._all("SELECT * FROM audit WHERE task_id = ? ORDER BY id", (task_id,))
         return [shapes.audit_entry(r) for r in rows]
 
@@ -552,6 +591,7 @@ class StateStore:
 
     def lookup_exit_result(self, idempotency_key: str) -> StoredExitResult | None:
         """The result stored under this key, or None if the call was never completed."""
+        self.flush_journals()
         row = self._one("SELECT * FROM exit_calls WHERE idempotency_key = ?",
                         (idempotency_key,))
         if row is None:

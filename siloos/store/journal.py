@@ -1,0 +1,387 @@
+"""`HopJournal`: a hop's audit rows and exit results, durable before the reply, folded
+into state.db in batches.
+
+Why it exists: the membrane must not answer a request before its audit row (and, for a
+call, its result under the idempotency key) is durable. Committing an SQLite transaction
+per request made that the most expensive part of a call (BEGIN, two inserts, COMMIT:
+six WAL page writes, about 40 µs). Here each request appends **one line** to an
+append-only file with a single `write(2)` before the reply is sent, which is exactly the
+durability SQLite gives the store (`synchronous = NORMAL`: a commit has reached the OS,
+so a crash of the process loses nothing, only a crash of the OS can). The lines are then
+inserted into `audit` and `exit_calls` in one transaction per batch (`flush`): when
+`BATCH` rows are pending, when the membrane has been idle for a moment, at hop end, and
+before this process reads those tables through the store.
+
+Crash safety:
+
+- The journal file is created `O_EXCL`, owner-only, under `.silo/journal/`, and held with
+  an exclusive `flock` for as long as its membrane lives; the kernel drops the lock when
+  the process dies, however it dies.
+- Each line carries a sequence number. Every flush records the highest applied number
+  in `journal_applied` in the same transaction as the rows, so a line is never applied
+  twice, whoever applies it.
+- `recover_journals` (run by `StateStore.open`) applies what a dead process left behind:
+  only files whose lock it can take, only lines past the recorded number, a torn last
+  line (the process died inside `write`) ignored — that request was never answered.
+  A file with a damaged line before its end is renamed `*.damaged` and left for the
+  operator (`silo doctor` reports it), never half-trusted.
+
+While the hop runs, `lookup_exit_result` answers from memory: the idempotency key names
+(task, hop, seq), and only this hop's membrane ever records under it; results recorded by
+an earlier, crashed run of the same hop are loaded when the journal opens (after
+recovery). Every line is made only of texts the store's encoder produced, so the
+plaintext guard has checked each of them before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import sqlite3
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from siloos.store.encoding import CanonicalJson, loads, utc_now
+from siloos.store.errors import HopConflict, StoreError
+
+if TYPE_CHECKING:
+    from siloos.store.store import AuditRecord, StateStore, StoredExitResult
+
+#: Pending rows that make the next append flush at once. Large enough that the flush
+#: (a millisecond or two) lands on well under 1% of requests, small enough to bound memory.
+BATCH = 256
+#: How long a membrane with pending rows stays idle before they are flushed (seconds):
+#: how stale `state.db` may look to another process while a hop is running.
+IDLE_FLUSH_SECONDS = 0.05
+#: The folder beside state.db that holds live and orphaned journals.
+JOURNAL_DIR = "journal"
+SUFFIX = ".jsonl"
+DAMAGED_SUFFIX = ".damaged"
+
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                                 allow_nan=False)
+
+_INSERT_AUDIT = ("INSERT INTO audit (task_id, hop, op, tool, ok, code, reason, detail_json,"
+                 " at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_EXIT = ("INSERT OR IGNORE INTO exit_calls (idempotency_key, task_id, hop, seq, tool,"
+                " result_json, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+_AUDIT_FIELDS = 9
+_EXIT_FIELDS = 7
+
+
+class JournalError(StoreError):
+    """The journal could not be written (the request it was for must not be answered)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One journal line: its number, an exit result's row and/or an audit row."""
+
+    seq: int
+    exit_row: tuple[Any, ...] | None
+    audit_row: tuple[Any, ...] | None
+
+
+def journal_dir(state_path: Path) -> Path:
+    return state_path.parent / JOURNAL_DIR
+
+
+class HopJournal:
+    """The audit and exit-result writer of one hop's membrane. Made by
+    `StateStore.open_journal`; call `close()` at hop end (it flushes and removes the file).
+
+    Thread-safe: every method runs under the store's lock, the same lock its flushes take.
+    """
+
+    def __init__(self, store: StateStore, task_id: str, hop: int) -> None:
+        self.store = store
+        self.task_id = task_id
+        self.hop = hop
+        folder = journal_dir(store.path)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        # Unique per open: a retried hop (same task and hop) gets a file of its own.
+        self.name = f"{task_id}.{hop}.{os.getpid()}.{secrets.token_hex(6)}{SUFFIX}"
+        self.path = folder / self.name
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+            0o600)
+        # A journal dropped without close() (its membrane never stopped) still lets go of
+        # its file, lock included, so the next `StateStore.open` folds it in.
+        self._finalizer = weakref.finalize(self, os.close, self._fd)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._results: dict[str, StoredExitResult] = self._recorded_before()
+        except BaseException:
+            self._discard()
+            raise
+        self._next = 1
+        self._applied = 0
+        self._pending: list[Line] = []
+        #: `time.monotonic()` of the last append (the membrane's idle flush reads it).
+        self.last_append = 0.0
+
+    # -- what the membrane writes -------------------------------------------------------
+
+    def audit(self, record: AuditRecord) -> None:
+        """Append one audit row (a request or a refusal)."""
+        values = self.store._audit_values(record)  # the guard checks every text here
+        with self.store.lock:
+            self._append(None, values)
+
+    def record_exit_result(self, idempotency_key: str, *, task_id: str, hop: int, seq: int,
+                           tool: str, result: Any,
+                           audit: AuditRecord | None = None) -> StoredExitResult:
+        """`StateStore.record_exit_result`, journalled: the first result recorded under a
+        key wins, and a key used for another call is a `HopConflict` (nothing written)."""
+        from siloos.store.store import StoredExitResult
+
+        text = self.store._encoder.json("exit_calls.result", result)
+        at = utc_now()
+        audit_values = self.store._audit_values(audit, at) if audit is not None else None
+        with self.store.lock:
+            stored = self._results.get(idempotency_key)
+            if stored is None:
+                value = result.value if isinstance(result, CanonicalJson) else loads(text)
+                fresh = StoredExitResult(idempotency_key=idempotency_key, task_id=task_id,
+                                         hop=hop, seq=seq, tool=tool, result=value, at=at,
+                                         result_json=text)
+                self._append((idempotency_key, task_id, hop, seq, tool, text, at),
+                             audit_values)
+                self._results[idempotency_key] = fresh
+                return fresh
+            if (stored.task_id, stored.hop, stored.seq, stored.tool) != (task_id, hop, seq,
+                                                                         tool):
+                raise HopConflict(f"idempotency key {idempotency_key!r} was used for another "
+                                  "call")
+            if audit_values is not None:
+                self._append(None, audit_values)
+            return stored
+
+    def lookup_exit_result(self, idempotency_key: str) -> StoredExitResult | None:
+        """The result recorded under this key by this hop (or an earlier run of it)."""
+        return self._results.get(idempotency_key)
+
+    @property
+    def pending(self) -> int:
+        """Rows appended and not yet in state.db."""
+        return len(self._pending)
+
+    # -- folding into state.db ----------------------------------------------------------
+
+    def flush(self) -> int:
+        """Insert the pending rows into state.db in one transaction; returns how many.
+        On failure the rows stay pending (and in the file): nothing is lost."""
+        with self.store.lock:
+            if not self._pending:
+                return 0
+            lines = self._pending
+            with self.store.transaction(log_only=True) as conn:
+                _apply(conn, self.name, lines, self._applied)
+            self._applied = lines[-1].seq
+            self._pending = []
+            return len(lines)
+
+    def close(self) -> None:
+        """Flush, then remove the file (its rows are all in state.db) and its progress row.
+        If the flush fails the file is kept, unlocked, for the next `StateStore.open`."""
+        with self.store.lock:
+            if self._fd is None:
+                return
+            try:
+                self.flush()
+            except BaseException:
+                self._release()
+                raise
+            self._discard()
+            with contextlib.suppress(sqlite3.Error), \
+                    self.store.transaction(log_only=True) as conn:
+                conn.execute("DELETE FROM journal_applied WHERE name = ?", (self.name,))
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _append(self, exit_row: tuple[Any, ...] | None,
+                audit_row: tuple[Any, ...] | None) -> None:
+        if self._fd is None:
+            raise JournalError(f"journal {self.name} is closed")
+        line = Line(self._next, exit_row, audit_row)
+        data = (_LINE_ENCODER.encode([line.seq, exit_row, audit_row]) + "\n").encode()
+        try:
+            _write_all(self._fd, data)
+        except OSError as err:
+            raise JournalError(f"cannot write the audit journal: {err.strerror}") from None
+        self._next += 1
+        self._pending.append(line)
+        self.last_append = time.monotonic()
+        if len(self._pending) >= BATCH:
+            # Best effort: the line is durable already; a busy database only delays it.
+            with contextlib.suppress(sqlite3.Error, StoreError):
+                self.flush()
+
+    def _recorded_before(self) -> dict[str, StoredExitResult]:
+        """Results an earlier run of this hop recorded (its keys are this hop's own)."""
+        from siloos.store.store import StoredExitResult
+
+        prefix = f"{self.task_id}/{self.hop}/"
+        rows = self.store._all(
+            "SELECT * FROM exit_calls WHERE idempotency_key >= ? AND idempotency_key < ?",
+            (prefix, prefix[:-1] + chr(ord("/") + 1)))
+        return {r["idempotency_key"]: StoredExitResult(
+            idempotency_key=r["idempotency_key"], task_id=r["task_id"], hop=r["hop"],
+            seq=r["seq"], tool=r["tool"], result=loads(r["result_json"]), at=r["at"],
+            result_json=r["result_json"]) for r in rows}
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            self._finalizer()  # closes the file (once), which also drops the lock
+            self._fd = None
+
+    def _discard(self) -> None:
+        self._release()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _apply(conn: sqlite3.Connection, name: str, lines: list[Line], applied: int) -> int:
+    """Insert `lines` past `applied` (inside the caller's transaction) and record progress;
+    returns how many lines that was."""
+    row = conn.execute("SELECT seq FROM journal_applied WHERE name = ?", (name,)).fetchone()
+    done = max(applied, int(row[0]) if row is not None else 0)
+    todo = [line for line in lines if line.seq > done]
+    if not todo:
+        return 0
+    for line in todo:
+        if line.exit_row is not None:
+            try:
+                conn.execute(_INSERT_EXIT, line.exit_row)
+            except sqlite3.IntegrityError:
+                # Only a task that does not exist fails here (the membrane served a hop
+                # of it, so it did); say so in the trail rather than lose the batch.
+                conn.execute(_INSERT_AUDIT, (line.exit_row[1], line.exit_row[2], "journal",
+                                             line.exit_row[4], 0, 500,
+                                             "exit result not stored: unknown task", None,
+                                             line.exit_row[6]))
+        if line.audit_row is not None:
+            conn.execute(_INSERT_AUDIT, line.audit_row)
+    conn.execute("INSERT INTO journal_applied (name, seq) VALUES (?, ?) "
+                 "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", (name, todo[-1].seq))
+    return len(todo)
+
+
+# -- recovery ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What `recover_journals` did: lines applied, files finished, files set aside."""
+
+    lines: int = 0
+    files: int = 0
+    damaged: tuple[str, ...] = ()
+
+
+class _Damaged(Exception):
+    """A journal line before the end that is not a journal line."""
+
+
+def recover_journals(store: StateStore) -> Recovered:
+    """Apply the journals of dead processes to state.db, then remove them.
+
+    A journal whose lock is held belongs to a live membrane and is left alone."""
+    folder = journal_dir(store.path)
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(SUFFIX))
+    except FileNotFoundError:
+        return Recovered()
+    applied = files = 0
+    damaged: list[str] = []
+    for name in names:
+        path = folder / name
+        try:
+            with _locked(path) as fd:
+                if fd is None:
+                    continue  # alive
+                try:
+                    lines = _read_lines(fd)
+                except _Damaged:
+                    os.replace(path, path.with_name(name + DAMAGED_SUFFIX))
+                    damaged.append(name)
+                    continue
+                with store.lock, store.transaction(log_only=True) as conn:
+                    applied += _apply(conn, name, lines, 0)
+                path.unlink()
+                with store.lock, store.transaction(log_only=True) as conn:
+                    conn.execute("DELETE FROM journal_applied WHERE name = ?", (name,))
+                files += 1
+        except FileNotFoundError:
+            continue  # its owner closed it while we looked
+    return Recovered(lines=applied, files=files, damaged=tuple(damaged))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[int | None]:
+    """The file open and exclusively locked, or None when another process holds it."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _read_lines(fd: int) -> list[Line]:
+    chunks: list[bytes] = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    parts = raw.split(b"\n")
+    # The last part is empty after a final newline; anything else there is a torn write
+    # (the process died inside it, so that request was never answered): ignored.
+    lines: list[Line] = []
+    for part in parts[:-1]:
+        lines.append(_parse_line(part))
+    return lines
+
+
+def _parse_line(part: bytes) -> Line:
+    try:
+        seq, exit_row, audit_row = json.loads(part)
+    except (ValueError, TypeError) as err:
+        raise _Damaged(str(err)) from None
+    if (not isinstance(seq, int) or seq < 1
+            or not _row_ok(exit_row, _EXIT_FIELDS) or not _row_ok(audit_row, _AUDIT_FIELDS)
+            or (exit_row is None and audit_row is None)):
+        raise _Damaged("not a journal line")
+    return Line(seq, tuple(exit_row) if exit_row else None,
+                tuple(audit_row) if audit_row else None)
+
+
+def _row_ok(row: Any, fields: int) -> bool:
+    return row is None or (isinstance(row, list) and len(row) == fields and all(
+        v is None or isinstance(v, str | int) for v in row))
+
+
+def damaged_journals(state_path: Path) -> list[Path]:
+    """Journals recovery set aside (for `silo doctor`)."""
+    folder = journal_dir(state_path)
+    try:
+        return sorted(p for p in folder.iterdir() if p.name.endswith(DAMAGED_SUFFIX))
+    except FileNotFoundError:
+        return []
