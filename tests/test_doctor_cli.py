@@ -38,7 +38,7 @@ def test_doctor_passes_on_a_healthy_host_and_workspace(tmp_path, capsys, monkeyp
     assert report["ok"] is True
     names = [c["name"] for c in report["checks"]]
     assert names == ["nsjail", "user namespaces", "seccomp policy", "cgroups",
-                     "cell interpreter", "cell", "keys"]
+                     "cell interpreter", "cell", "keys", "journal"]
 
 
 @pytest.mark.jail
