@@ -240,3 +240,49 @@ def test_each_kind_has_one_refusal_type() -> None:
     assert type(first) is type(again) and type(first).__name__ == "PlaintextPhone"
     assert isinstance(first, PlaintextFound) and isinstance(first, SiloError)
     assert first.kinds == ("phone", "email") and "$.a" in str(first)
+
+
+# -- remembered answers ---------------------------------------------------------------------
+
+
+def test_remembered_answers_never_change_a_verdict(monkeypatch) -> None:
+    """The guard remembers clean texts and each piece's kinds; repeating a refused text is
+    refused again, a clean one stays clean, and a full memory is dropped, not trusted."""
+    from siloos.privacy import guard as guard_mod
+
+    monkeypatch.setattr(guard_mod, "_MEMO_SIZE", 8)
+    g = PlaintextGuard()
+    rng = random.Random(7)
+    values = ["ok", "refund", "cust_tk_bwofzvxerblssmyk", "O-5001", "120.00",
+              *[value for _, value in CANARIES[:12]]]
+    for _ in range(400):
+        doc = {"id": rng.randint(1, 5), "args": {rng.choice(["to", "note"]): rng.choice(values),
+                                                 "list": [rng.choice(values)]}}
+        text = json.dumps(doc)
+        fresh = PlaintextGuard().verify(text)
+        assert g.verify(text) == fresh, text
+        assert g.verify(text) == fresh, text  # the second time, from memory
+        assert len(g._memo) <= 8 and len(g._clean) <= 8
+
+
+def test_the_fast_walk_finds_every_piece_the_placed_walk_does() -> None:
+    from siloos.privacy.guard import _bare_pieces, _pieces
+
+    rng = random.Random(11)
+
+    def value(depth: int) -> object:
+        pick = rng.randrange(6 if depth < 4 else 3)
+        if pick == 0:
+            return rng.choice(["a", "odalys.fernwhistle@example.com", "x y"])
+        if pick == 1:
+            return rng.choice([0, 7, 4111111111111111, -41111111111111, True, None, 1.5])
+        if pick == 2:
+            return rng.choice(["", "cust_tk_bwofzvxerblssmyk"])
+        if pick == 3:
+            return [value(depth + 1) for _ in range(rng.randrange(3))]
+        return {rng.choice(["k", "to", "0412 345 678"]) + str(i): value(depth + 1)
+                for i in range(rng.randrange(3))}
+
+    for _ in range(300):
+        text = json.dumps(value(0))
+        assert sorted(_bare_pieces(text)) == sorted(p for _, p in _pieces(text)), text

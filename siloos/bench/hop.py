@@ -30,7 +30,7 @@ from siloos.membrane.session import CellSession
 from siloos.privacy.keyfiles import create_vault_keys
 from siloos.privacy.tokenizer import Tokenizer
 from siloos.privacy.vault import Vault
-from siloos.store import StateStore
+from siloos.router.runtime import open_guarded_store
 from siloos.workspace import DEFAULT_LIMITS
 
 #: A cheap built-in exit that still runs every check of the call path.
@@ -71,7 +71,7 @@ def bench_hop(root: Path, calls: int) -> Iterator[BenchHop]:
     create_keyring(keys_dir)
     create_vault_keys(keys_dir)
     ring = KeyRing.load(keys_dir)
-    store = StateStore.open(root / ".silo" / "state.db")
+    store = open_guarded_store(root / ".silo" / "state.db")  # as a real hop's store
     try:
         vault = Vault(store.conn, keys_dir)
         scope = vault.scope_for(BENCH_CUSTOMER)

@@ -79,6 +79,10 @@ class PlaintextFound(SiloError):
         self.places = verdict.places
 
 
+#: Remembered guard answers: at most this many pieces, each at most this long.
+_MEMO_SIZE = 4096
+_MEMO_TEXT = 1024
+
 _found_types: dict[str, type[PlaintextFound]] = {}
 _found_lock = threading.Lock()
 
@@ -109,6 +113,13 @@ class PlaintextGuard:
     def __init__(self, detector: Detector | None = None, *, vault: Vault | None = None) -> None:
         self.detector: Detector = detector if detector is not None else PatternDetector()
         self.vault = vault
+        #: piece → kinds found in it. A guard's detector never changes (a scope's known
+        #: values are read once, in `for_scope`), so a piece's answer never does either;
+        #: and what SiloOS writes repeats a lot (field names, ops, tool names, tokens, the
+        #: same arguments call after call). Bounded; cleared whole when full.
+        self._memo: dict[str, tuple[str, ...]] = {}
+        #: Whole texts found clean (same reasoning, same bounds).
+        self._clean: set[str] = set()
 
     # -- the hooks -------------------------------------------------------------------------
 
@@ -129,6 +140,16 @@ class PlaintextGuard:
         """Scan `text` (JSON is walked, anything else scanned whole); never raises on input."""
         if not isinstance(text, str):
             return GuardVerdict(False, ("unknown",), ("a value that is not text",))
+        if text in self._clean:
+            return _CLEAN
+        if self._all_clean(text):
+            if len(text) <= _MEMO_TEXT:
+                if len(self._clean) >= _MEMO_SIZE:
+                    self._clean.clear()
+                self._clean.add(text)
+            return _CLEAN
+        # Something was found: walk again, this time keeping where (rare, so paths are
+        # only worked out here).
         kinds: list[str] = []
         places: list[str] = []
         for place, piece in _pieces(text):
@@ -141,11 +162,26 @@ class PlaintextGuard:
             return GuardVerdict(False, tuple(kinds), tuple(places))
         return GuardVerdict(True)
 
-    def _kinds_in(self, piece: str) -> list[str]:
-        if "_tk_" in piece:
+    def _all_clean(self, text: str) -> bool:
+        """Whether no piece of `text` holds anything (the common answer, found without
+        working out a path for every piece)."""
+        kinds_in = self._kinds_in
+        return not any(kinds_in(piece) for piece in _bare_pieces(text))
+
+    def _kinds_in(self, piece: str) -> tuple[str, ...]:
+        found = self._memo.get(piece)
+        if found is not None:
+            return found
+        scanned = piece
+        if "_tk_" in scanned:
             # A space, not nothing: the text on either side of a token never joins up.
-            piece = tokens.token_pattern().sub(" ", piece)
-        return [span.kind for span in self.detector.find(piece)]
+            scanned = tokens.token_pattern().sub(" ", scanned)
+        found = tuple(span.kind for span in self.detector.find(scanned))
+        if len(piece) <= _MEMO_TEXT:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[piece] = found
+        return found
 
     def for_scope(self, scope: str) -> PlaintextGuard:
         """This guard plus exact matching of `scope`'s known vault values (any spelling).
@@ -160,6 +196,39 @@ class PlaintextGuard:
             return PlaintextGuard(self.detector, vault=self.vault)
         detector = CompositeDetector([self.detector, KnownValueDetector(known)])
         return PlaintextGuard(detector, vault=self.vault)
+
+
+_CLEAN = GuardVerdict(True)
+
+
+def _bare_pieces(text: str) -> Iterator[str]:
+    """The pieces `_pieces` yields, without their places."""
+    if text.lstrip()[:1] in ('{', '[', '"'):
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            yield from _bare_walk(value)
+            return
+    yield text
+
+
+def _bare_walk(value: Any) -> Iterator[str]:
+    """`_walk` without the paths: the same pieces, in no particular order."""
+    stack = [value]
+    limit = 10 ** (_SCANNED_INT_DIGITS - 1)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            yield from item.keys()
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= limit:
+            yield str(item)
 
 
 def _pieces(text: str) -> Iterator[tuple[str, str]]:

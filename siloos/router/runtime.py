@@ -49,9 +49,7 @@ class Runtime:
         registry = Registry.for_workspace(workspace)
         ring = KeyRing.load(workspace.keys_dir)
         workspace.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Defence in depth: whatever path forgot to tokenize, the store refuses to write a
-        # value that still looks like personal data (and the LLM log the same).
-        store = StateStore.open(workspace.state_db, guard=PlaintextGuard().store_check)
+        store = open_guarded_store(workspace.state_db)
         vault = Vault(store.conn, workspace.keys_dir)
         tokenizer = Tokenizer(vault)
         backoffice = BackOffice.open(workspace.backoffice_db)
@@ -69,6 +67,14 @@ class Runtime:
     def close(self) -> None:
         self.backoffice.close()
         self.store.close()
+
+
+def open_guarded_store(path: Path) -> StateStore:
+    """The state store as every hop writes to it. Defence in depth: whatever path forgot
+    to tokenize, the store refuses to write a value that still looks like personal data
+    (and the LLM log the same). `silo bench` opens its store here too, so the membrane it
+    times pays for the same guard a real hop does."""
+    return StateStore.open(path, guard=PlaintextGuard().store_check)
 
 
 def _open_llm(workspace: Workspace, llm_spec: str | None) -> tuple[Any, Any]:
