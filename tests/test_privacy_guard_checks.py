@@ -286,3 +286,38 @@ def test_the_fast_walk_finds_every_piece_the_placed_walk_does() -> None:
     for _ in range(300):
         text = json.dumps(value(0))
         assert sorted(_bare_pieces(text)) == sorted(p for _, p in _pieces(text)), text
+
+
+def test_the_store_hook_walks_plain_values_and_falls_back_to_the_text(tmp_path: Path) -> None:
+    """`check_json(value, text)` refuses exactly what checking the text refuses: a plain
+    value is walked as it is; a tuple, an int key, a str subclass or a bool-as-key go
+    through the text, which is what is actually stored."""
+    from siloos.privacy.guard import StoreHook
+
+    hook = PlaintextGuard().store_hook()
+    assert isinstance(hook, StoreHook)
+    card, email = "4111 1111 1111 1111", "odalys.fernwhistle@example.com"
+
+    class Sub(str):
+        pass
+
+    refused = [{"to": email}, [email], {email: 1}, ("x", email), {4111111111111111: "k"},
+               {"n": 4111111111111111}, [Sub(card)], {"a": [{"b": (card,)}]}]
+    passed = [{"to": "email_tk_bwofzvxerblssmyk"}, [1, 2.5, None, True], {"n": 12},
+              ("ok", 1), {1: "x"}, {"a": [{"b": "c"}]}, []]
+    for value in refused:
+        text = json.dumps(value)
+        with pytest.raises(PlaintextFound):
+            hook.check_json(value, text)
+        with pytest.raises(PlaintextFound):
+            hook(text)
+    for value in passed:
+        hook.check_json(value, json.dumps(value))
+    store = StateStore.open(tmp_path / "state.db", guard=hook)
+    try:
+        task = store.create_task(agent="a", state="running")
+        with pytest.raises(PlaintextRefused, match=r"audit\.detail"):
+            store.audit(task, 1, op="call", ok=True, detail={"x": ("y", email)})
+        assert email.encode() not in (tmp_path / "state.db").read_bytes()
+    finally:
+        store.close()

@@ -43,7 +43,7 @@ from siloos.privacy.patterns import PatternDetector
 if TYPE_CHECKING:
     from siloos.privacy.vault import Vault
 
-__all__ = ["GuardVerdict", "PlaintextFound", "PlaintextGuard"]
+__all__ = ["GuardVerdict", "PlaintextFound", "PlaintextGuard", "StoreHook"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,11 @@ class PlaintextGuard:
         if not verdict.ok:
             raise found_error(verdict)
 
+    def store_hook(self) -> StoreHook:
+        """The hook `StateStore.open(path, guard=...)` takes, with a fast path for values
+        the store is about to encode (see `StoreHook`)."""
+        return StoreHook(self)
+
     def log_check(self, line: str) -> str | None:
         """`siloos.llm.log`'s guard protocol: None when clean, else the reason to refuse."""
         verdict = self.verify(line)
@@ -161,6 +166,16 @@ class PlaintextGuard:
         if kinds:
             return GuardVerdict(False, tuple(kinds), tuple(places))
         return GuardVerdict(True)
+
+    def value_clean(self, value: Any) -> bool:
+        """Whether `value`, a plain JSON value (exact dict with str keys, list, str, int,
+        float, bool, None), holds no personal data in any piece. False when anything is
+        found, and also when the value is not plain (its JSON text must then decide)."""
+        kinds_in = self._kinds_in
+        try:
+            return not any(kinds_in(piece) for piece in _plain_value_pieces(value))
+        except _NotPlain:
+            return False
 
     def _all_clean(self, text: str) -> bool:
         """Whether no piece of `text` holds anything (the common answer, found without
@@ -199,6 +214,54 @@ class PlaintextGuard:
 
 
 _CLEAN = GuardVerdict(True)
+
+
+class StoreHook:
+    """The store's guard: `hook(text)` refuses a text holding personal data (as
+    `PlaintextGuard.store_check`); `hook.check_json(value, text)` does the same for a value
+    about to be stored as `text`, its JSON encoding. A plain value is walked as it is,
+    which finds exactly the pieces decoding `text` would, without decoding it; anything
+    else, and every refusal (which names places), goes through the text."""
+
+    def __init__(self, guard: PlaintextGuard) -> None:
+        self.guard = guard
+
+    def __call__(self, text: str) -> None:
+        self.guard.store_check(text)
+
+    def check_json(self, value: Any, text: str) -> None:
+        if not self.guard.value_clean(value):
+            self.guard.store_check(text)
+
+
+class _NotPlain(Exception):
+    """A value whose JSON text could read differently from the value itself."""
+
+
+def _plain_value_pieces(value: Any) -> Iterator[str]:
+    """The pieces `_bare_walk(json.loads(json.dumps(value)))` yields, from `value` itself.
+    Only exact JSON types are walked (a tuple, a subclass or a non-str key may encode as
+    something else): `_NotPlain` otherwise."""
+    stack = [value]
+    limit = 10 ** (_SCANNED_INT_DIGITS - 1)
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            yield item
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str:
+                    raise _NotPlain
+                yield key
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if abs(item) >= limit:
+                yield str(item)
+        elif item is not None and kind is not bool and kind is not float:
+            raise _NotPlain
 
 
 def _bare_pieces(text: str) -> Iterator[str]:

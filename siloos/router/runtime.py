@@ -74,7 +74,7 @@ def open_guarded_store(path: Path) -> StateStore:
     to tokenize, the store refuses to write a value that still looks like personal data
     (and the LLM log the same). `silo bench` opens its store here too, so the membrane it
     times pays for the same guard a real hop does."""
-    return StateStore.open(path, guard=PlaintextGuard().store_check)
+    return StateStore.open(path, guard=PlaintextGuard().store_hook())
 
 
 def _open_llm(workspace: Workspace, llm_spec: str | None) -> tuple[Any, Any]:

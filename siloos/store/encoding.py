@@ -1,10 +1,12 @@
 """How values are written into state.db: canonical JSON, UTC timestamps, and the guard.
 
 Every text the store writes (JSON columns and free-text columns alike) passes through
-`Encoder.text`, which runs the injected plaintext guard first. The guard is a callable
+`Encoder.check`, which runs the injected plaintext guard first. The guard is a callable
 `check(text) -> None` that raises when it sees personal data (the privacy package
-provides the detector); with no guard, text is written as given, because callers are
-required to tokenize before they call the store.
+provides the detector); a guard that also has `check_json(value, text)` is given the
+value of a JSON column too, so that it need not decode the text it is about to check.
+With no guard, text is written as given, because callers are required to tokenize
+before they call the store.
 """
 
 from __future__ import annotations
@@ -95,12 +97,25 @@ class Encoder:
 
     def json(self, where: str, value: Any) -> str:
         if isinstance(value, CanonicalJson):
-            return self.check(where, value.text)
+            value, text = value.value, value.text
+        else:
+            try:
+                text = dumps(value)
+            except (TypeError, ValueError) as err:
+                raise StoreError(f"cannot store {where}: not JSON-serialisable ({err})") \
+                    from None
+        check_json = getattr(self.guard, "check_json", None)
+        if check_json is None or not text:
+            return self.check(where, text)
+        # A guard that can check the value itself (siloos.privacy.guard.StoreHook) saves
+        # decoding the text it would otherwise walk.
         try:
-            text = dumps(value)
-        except (TypeError, ValueError) as err:
-            raise StoreError(f"cannot store {where}: not JSON-serialisable ({err})") from None
-        return self.check(where, text)
+            check_json(value, text)
+        except Exception as err:  # any complaint from the guard refuses
+            raise PlaintextRefused(
+                f"refusing to store plaintext personal data in {where} "
+                f"({type(err).__name__})") from err
+        return text
 
     def optional_json(self, where: str, value: Any) -> str | None:
         return None if value is None else self.json(where, value)
