@@ -13,6 +13,12 @@ run, with the same interpreter, jail, keys and request frame:
 The only difference between the two figures is what the server does. The cell prints its
 raw samples; p50/p99 are computed here (`siloos.bench.stats`). A run whose client saw any
 refusal, or whose cell did not print its samples, raises `BenchmarkFailed`.
+
+The two are measured interleaved, in `ROUNDS` rounds of one echo cell and one membrane
+cell each (which goes first alternates), and each figure is taken over all its rounds'
+samples. On a shared machine the floor itself moves between moments (and with where the
+scheduler puts the client and the server: one core or two); measuring both sides through
+the same moments keeps that drift out of their ratio instead of charging it to one side.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from siloos.bench.agents import BENCH_AGENT, TIMING_MAIN
+from siloos.bench.agents.timing.main import WARMUP
 from siloos.bench.echo import serve_in_thread
 from siloos.bench.errors import BenchmarkFailed
 from siloos.bench.hop import BenchHop, bench_hop
@@ -38,6 +45,8 @@ from siloos.sdk import SDK_DIR
 from siloos.workspace import CellConfig
 
 CELL_LIMITS = {"wall_seconds": 60, "memory_mb": 128, "pids": 16, "tmp_mb": 4}
+#: Echo/membrane cell pairs a measurement is split into (fewer when n is smaller).
+ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,8 @@ def _timing_agent(folder: Path, n: int, hop: BenchHop) -> Path:
     return agent
 
 
-def _figures(result: CellResult, n: int, what: str) -> dict[str, float]:
-    """p50/p99 of the samples the cell printed, refusing any run that measured refusals."""
+def _samples(result: CellResult, n: int, what: str) -> list[float]:
+    """The samples one cell printed, refusing any run that measured refusals."""
     if result.status != "exited" or result.exit_code != 0:
         raise BenchmarkFailed(f"{what}: the bench cell ended {result.status} (exit "
                               f"{result.exit_code}): {result.stderr.strip()[-300:]}")
@@ -80,7 +89,13 @@ def _figures(result: CellResult, n: int, what: str) -> dict[str, float]:
     if measured != n or len(samples) != n or failed:
         raise BenchmarkFailed(f"{what}: {failed} of {measured} requests were refused, "
                               f"{len(samples)} timed; the figure would not measure calls")
-    return percentiles(samples, CALL_FRACTIONS, 1)
+    return samples
+
+
+def _rounds(n: int) -> list[int]:
+    """Calls per round: `ROUNDS` rounds (fewer if n is small), summing to n."""
+    rounds = max(1, min(ROUNDS, n))
+    return [n // rounds + (1 if i < n % rounds else 0) for i in range(rounds)]
 
 
 def _run_client_cell(backend: JailBackend, cell: CellConfig, agent: Path, hop: BenchHop,
@@ -96,23 +111,34 @@ def _run_client_cell(backend: JailBackend, cell: CellConfig, agent: Path, hop: B
 
 
 def measure_calls_in_cells(n: int, backend: JailBackend, cell: CellConfig) -> CallFigures:
-    """Time `n` calls (after the client's warm-up) in a cell against the echo server, then
-    in a fresh cell against the membrane, with the same client, keys and frame."""
+    """Time `n` calls (after each cell's warm-up) against the echo server and as many
+    against the membrane, with the same client, keys and frame, interleaved in rounds of
+    one fresh cell per server."""
     if n <= 0:
         raise ValueError("n must be positive")
+    per_round = _rounds(n)
     # Under the cells' traverse-only staging root; the sockets' own folders stay private
     # (staging hands each socket to the cell uid and links it where the cell can reach it).
     folder = Path(tempfile.mkdtemp(prefix="bench-calls-", dir=staging_root()))
+    floor: list[float] = []
+    call: list[float] = []
     try:
         os.chmod(folder, 0o711)  # noqa: S103 - traverse-only, like the staging root
-        with bench_hop(_private_dir(folder, "hop"), n) as hop:
-            agent = _timing_agent(folder, n, hop)
+        # The hop's budget covers every round's calls and every cell's warm-up.
+        budget = n + len(per_round) * WARMUP
+        with bench_hop(_private_dir(folder, "hop"), budget) as hop:
             echo_socket = _private_dir(folder, "echo") / "echo.sock"
             with serve_in_thread(echo_socket):
-                floor = _figures(_run_client_cell(backend, cell, agent, hop, echo_socket),
-                                 n, "echo floor")
-            call = _figures(_run_client_cell(backend, cell, agent, hop, hop.socket_path),
-                            n, "membrane call")
+                for i, count in enumerate(per_round):
+                    round_dir = folder / f"round-{i}"
+                    round_dir.mkdir(mode=0o711)
+                    agent = _timing_agent(round_dir, count, hop)
+                    sides = [("echo floor", echo_socket, floor),
+                             ("membrane call", hop.socket_path, call)]
+                    for what, socket, into in (sides if i % 2 == 0 else sides[::-1]):
+                        result = _run_client_cell(backend, cell, agent, hop, socket)
+                        into.extend(_samples(result, count, what))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return CallFigures(membrane_call_us=call, echo_floor_us=floor, calls=n)
+    return CallFigures(membrane_call_us=percentiles(call, CALL_FRACTIONS, 1),
+                       echo_floor_us=percentiles(floor, CALL_FRACTIONS, 1), calls=n)
