@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from siloos.bench.cell_calls import _figures
+from siloos.bench.cell_calls import _rounds, _samples
 from siloos.bench.errors import BenchmarkFailed
 from siloos.bench.suite import SuiteSize
 from siloos.bench.tasks import measure_bare_tasks
@@ -25,10 +25,14 @@ def _printed(**fields: object) -> str:
     return json.dumps({"samples_us": SAMPLES, "n": 5, "failed": 0, **fields})
 
 
-def test_cell_figures_are_computed_here_from_the_last_line() -> None:
-    # Nearest rank over the printed samples: p50 is the 3rd of 5, p99 the 5th.
-    figures = _figures(_cell("noise\n" + _printed() + "\n"), 5, "x")
-    assert figures == {"p50": 12.0, "p99": 30.5}
+def test_cell_samples_are_read_from_the_last_line() -> None:
+    assert _samples(_cell("noise\n" + _printed() + "\n"), 5, "x") == SAMPLES
+
+
+@pytest.mark.parametrize(("n", "rounds"), [(1, [1]), (3, [1, 1, 1]), (4, [1, 1, 1, 1]),
+                                           (2000, [500] * 4), (10, [3, 3, 2, 2])])
+def test_calls_are_split_into_rounds_that_sum_to_n(n: int, rounds: list[int]) -> None:
+    assert _rounds(n) == rounds
 
 
 @pytest.mark.parametrize("result", [
@@ -45,7 +49,7 @@ def test_cell_figures_are_computed_here_from_the_last_line() -> None:
 ])
 def test_a_cell_that_did_not_measure_calls_gives_no_figure(result: CellResult) -> None:
     with pytest.raises(BenchmarkFailed):
-        _figures(result, 5, "membrane call")
+        _samples(result, 5, "membrane call")
 
 
 def test_bare_tasks_run_the_trivial_script_to_its_finish() -> None:
