@@ -113,13 +113,31 @@ class PlaintextGuard:
     def __init__(self, detector: Detector | None = None, *, vault: Vault | None = None) -> None:
         self.detector: Detector = detector if detector is not None else PatternDetector()
         self.vault = vault
-        #: piece → kinds found in it. A guard's detector never changes (a scope's known
-        #: values are read once, in `for_scope`), so a piece's answer never does either;
-        #: and what SiloOS writes repeats a lot (field names, ops, tool names, tokens, the
-        #: same arguments call after call). Bounded; cleared whole when full.
-        self._memo: dict[str, tuple[str, ...]] = {}
-        #: Whole texts found clean (same reasoning, same bounds).
-        self._clean: set[str] = set()
+        #: Remembered answers (see `_Memory`): what SiloOS writes repeats a lot (field
+        #: names, ops, tool names, tokens, the same arguments call after call).
+        self._memory = _Memory(tokens.token_pattern(), self.detector)
+
+    @property
+    def _memo(self) -> dict[str, tuple[str, ...]]:
+        """piece → kinds found in it (the current `_Memory`'s)."""
+        return self._memory.kinds
+
+    @property
+    def _clean(self) -> set[str]:
+        """Whole texts found clean (the current `_Memory`'s)."""
+        return self._memory.clean
+
+    def _remembered(self) -> _Memory:
+        """The answers remembered under the token pattern and detector as they are now: a
+        registered token type changes what a piece reads as once its tokens are set aside
+        (a space where a token was can bring a date next to "born"), so answers found
+        under another pattern are dropped, never trusted. One object per pattern, so a
+        thread still checking under the old one only ever adds to the old one."""
+        memory = self._memory
+        pattern = tokens.token_pattern()
+        if memory.pattern is not pattern or memory.detector is not self.detector:
+            memory = self._memory = _Memory(pattern, self.detector)
+        return memory
 
     # -- the hooks -------------------------------------------------------------------------
 
@@ -145,20 +163,26 @@ class PlaintextGuard:
         """Scan `text` (JSON is walked, anything else scanned whole); never raises on input."""
         if not isinstance(text, str):
             return GuardVerdict(False, ("unknown",), ("a value that is not text",))
-        if text in self._clean:
+        if type(text) is not str:
+            # Its characters are what is written; a subclass's own hashing or comparing
+            # must not decide whether a remembered answer is its answer.
+            text = str.__str__(text)
+        memory = self._remembered()
+        clean = memory.clean
+        if text in clean:
             return _CLEAN
-        if self._all_clean(text):
+        if self._all_clean(text, memory):
             if len(text) <= _MEMO_TEXT:
-                if len(self._clean) >= _MEMO_SIZE:
-                    self._clean.clear()
-                self._clean.add(text)
+                if len(clean) >= _MEMO_SIZE:
+                    clean.clear()
+                clean.add(text)
             return _CLEAN
         # Something was found: walk again, this time keeping where (rare, so paths are
         # only worked out here).
         kinds: list[str] = []
         places: list[str] = []
         for place, piece in _pieces(text):
-            for kind in self._kinds_in(piece):
+            for kind in self._kinds_in(piece, memory):
                 if kind not in kinds:
                     kinds.append(kind)
                 if place not in places:
@@ -172,30 +196,35 @@ class PlaintextGuard:
         float, bool, None), holds no personal data in any piece. False when anything is
         found, and also when the value is not plain (its JSON text must then decide)."""
         kinds_in = self._kinds_in
+        memory = self._remembered()
         try:
-            return not any(kinds_in(piece) for piece in _plain_value_pieces(value))
+            return not any(kinds_in(piece, memory) for piece in _plain_value_pieces(value))
         except _NotPlain:
             return False
 
-    def _all_clean(self, text: str) -> bool:
+    def _all_clean(self, text: str, memory: _Memory) -> bool:
         """Whether no piece of `text` holds anything (the common answer, found without
         working out a path for every piece)."""
         kinds_in = self._kinds_in
-        return not any(kinds_in(piece) for piece in _bare_pieces(text))
+        return not any(kinds_in(piece, memory) for piece in _bare_pieces(text))
 
-    def _kinds_in(self, piece: str) -> tuple[str, ...]:
-        found = self._memo.get(piece)
+    @staticmethod
+    def _kinds_in(piece: str, memory: _Memory) -> tuple[str, ...]:
+        """The kinds found in `piece` (an exact str) under `memory`'s pattern and
+        detector, remembered there."""
+        remembered = memory.kinds
+        found = remembered.get(piece)
         if found is not None:
             return found
         scanned = piece
         if "_tk_" in scanned:
             # A space, not nothing: the text on either side of a token never joins up.
-            scanned = tokens.token_pattern().sub(" ", scanned)
-        found = tuple(span.kind for span in self.detector.find(scanned))
+            scanned = memory.pattern.sub(" ", scanned)
+        found = tuple(span.kind for span in memory.detector.find(scanned))
         if len(piece) <= _MEMO_TEXT:
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[piece] = found
+            if len(remembered) >= _MEMO_SIZE:
+                remembered.clear()
+            remembered[piece] = found
         return found
 
     def for_scope(self, scope: str) -> PlaintextGuard:
@@ -214,6 +243,22 @@ class PlaintextGuard:
 
 
 _CLEAN = GuardVerdict(True)
+
+
+class _Memory:
+    """A guard's remembered answers, good for one token pattern and one detector (a
+    scope's known values are read once, in `for_scope`, so its detector never changes):
+    `kinds` maps a piece to the kinds found in it, `clean` holds whole texts found clean.
+    Each is bounded (`_MEMO_SIZE` entries of at most `_MEMO_TEXT` characters) and cleared
+    whole when full."""
+
+    __slots__ = ("clean", "detector", "kinds", "pattern")
+
+    def __init__(self, pattern: re.Pattern[str], detector: Detector) -> None:
+        self.pattern = pattern
+        self.detector = detector
+        self.kinds: dict[str, tuple[str, ...]] = {}
+        self.clean: set[str] = set()
 
 
 class StoreHook:

@@ -96,14 +96,16 @@ class Encoder:
         return text
 
     def json(self, where: str, value: Any) -> str:
+        """`value`'s canonical text, checked by the guard. A `CanonicalJson` is checked by
+        its text, which is what is stored: its value may have been changed since the text
+        was made (it is the caller's, and mutable), so it cannot stand in for the text."""
         if isinstance(value, CanonicalJson):
-            value, text = value.value, value.text
-        else:
-            try:
-                text = dumps(value)
-            except (TypeError, ValueError) as err:
-                raise StoreError(f"cannot store {where}: not JSON-serialisable ({err})") \
-                    from None
+            return self.check(where, value.text)
+        try:
+            text = dumps(value)
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"cannot store {where}: not JSON-serialisable ({err})") \
+                from None
         check_json = getattr(self.guard, "check_json", None)
         if check_json is None or not text:
             return self.check(where, text)

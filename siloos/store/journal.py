@@ -21,8 +21,10 @@ Crash safety:
   in `journal_applied` in the same transaction as the rows, so a line is never applied
   twice, whoever applies it.
 - `recover_journals` (run by `StateStore.open`) applies what a dead process left behind:
-  only files whose lock it can take, only lines past the recorded number, a torn last
-  line (the process died inside `write`) ignored — that request was never answered.
+  only files whose lock it can take (and still there once it has it), only lines past
+  the recorded number, a torn last line (the process died inside `write`) ignored — that
+  request was never answered. A failed append is cut back off the file, so it never
+  glues itself to the next line. Nothing is folded in inside a caller's transaction.
   A file with a damaged line before its end is renamed `*.damaged` and left for the
   operator (`silo doctor` reports it), never half-trusted.
 
@@ -107,16 +109,15 @@ class HopJournal:
         folder = journal_dir(store.path)
         folder.mkdir(mode=0o700, exist_ok=True)
         # Unique per open: a retried hop (same task and hop) gets a file of its own.
-        self.name = f"{task_id}.{hop}.{os.getpid()}.{secrets.token_hex(6)}{SUFFIX}"
+        fd, self.name = _create_locked(folder, f"{task_id}.{hop}.{os.getpid()}.")
         self.path = folder / self.name
-        self._fd: int | None = os.open(
-            self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
-            0o600)
+        self._fd: int | None = fd
+        #: The file's length: what a failed append is cut back to.
+        self._size = 0
         # A journal dropped without close() (its membrane never stopped) still lets go of
         # its file, lock included, so the next `StateStore.open` folds it in.
-        self._finalizer = weakref.finalize(self, os.close, self._fd)
+        self._finalizer = weakref.finalize(self, os.close, fd)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._results: dict[str, StoredExitResult] = self._recorded_before()
         except BaseException:
             self._discard()
@@ -177,12 +178,16 @@ class HopJournal:
 
     def flush(self) -> int:
         """Insert the pending rows into state.db in one transaction; returns how many.
-        On failure the rows stay pending (and in the file): nothing is lost."""
+        On failure the rows stay pending (and in the file): nothing is lost. Nothing is
+        done inside a transaction of the caller's (see `_own_transaction`), nor once the
+        journal is closed (what it did not fold in is then the file's, for recovery)."""
         with self.store.lock:
-            if not self._pending:
+            if not self._pending or self._fd is None:
                 return 0
             lines = self._pending
-            with self.store.transaction(log_only=True) as conn:
+            with _own_transaction(self.store) as conn:
+                if conn is None:
+                    return 0
                 _apply(conn, self.name, lines, self._applied)
             self._applied = lines[-1].seq
             self._pending = []
@@ -199,10 +204,13 @@ class HopJournal:
             except BaseException:
                 self._release()
                 raise
+            if self._pending:  # not folded in (a caller's transaction is open): kept
+                self._release()
+                return
             self._discard()
-            with contextlib.suppress(sqlite3.Error), \
-                    self.store.transaction(log_only=True) as conn:
-                conn.execute("DELETE FROM journal_applied WHERE name = ?", (self.name,))
+            with contextlib.suppress(sqlite3.Error), _own_transaction(self.store) as conn:
+                if conn is not None:
+                    conn.execute("DELETE FROM journal_applied WHERE name = ?", (self.name,))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -210,19 +218,37 @@ class HopJournal:
                 audit_row: tuple[Any, ...] | None) -> None:
         if self._fd is None:
             raise JournalError(f"journal {self.name} is closed")
+        if not _row_ok(exit_row, _EXIT_FIELDS) or not _row_ok(audit_row, _AUDIT_FIELDS):
+            # What recovery would set aside, or SQLite refuse (and so every batch after it).
+            raise JournalError("a journal row holds a value state.db cannot store")
         line = Line(self._next, exit_row, audit_row)
         data = (_LINE_ENCODER.encode([line.seq, exit_row, audit_row]) + "\n").encode()
         try:
             _write_all(self._fd, data)
         except OSError as err:
+            self._cut_back()
             raise JournalError(f"cannot write the audit journal: {err.strerror}") from None
+        self._size += len(data)
         self._next += 1
         self._pending.append(line)
         self.last_append = time.monotonic()
         if len(self._pending) >= BATCH:
-            # Best effort: the line is durable already; a busy database only delays it.
-            with contextlib.suppress(sqlite3.Error, StoreError):
+            # Best effort: the line is durable already, so however the fold fails it only
+            # delays it (the caller must still learn that its row, or result, is recorded).
+            with contextlib.suppress(Exception):
                 self.flush()
+
+    def _cut_back(self) -> None:
+        """After a failed append: remove what part of the line reached the file, or the
+        next line would be glued to it and recovery would find the file damaged. If even
+        that fails, stop writing (the part is then a torn last line, which recovery
+        ignores) and leave the file to recovery."""
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            self._release()
 
     def _recorded_before(self) -> dict[str, StoredExitResult]:
         """Results an earlier run of this hop recorded (its keys are this hop's own)."""
@@ -238,14 +264,57 @@ class HopJournal:
             result_json=r["result_json"]) for r in rows}
 
     def _release(self) -> None:
+        """Let go of the file (and its lock); rows not yet folded in are then recovery's
+        alone: folding them in from here too could apply them twice."""
         if self._fd is not None:
             self._finalizer()  # closes the file (once), which also drops the lock
             self._fd = None
+        self._pending = []
 
     def _discard(self) -> None:
         self._release()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+#: Attempts at a journal file that no recovery removed before it was locked.
+_CREATE_ATTEMPTS = 8
+
+
+def _create_locked(folder: Path, stem: str) -> tuple[int, str]:
+    """A new journal file (`stem` + random + `SUFFIX`), owner-only, exclusively locked:
+    its descriptor and name. Between its creation and its lock a recovery may find it
+    (empty and unlocked, like a dead process's) and remove it; a removed file is replaced,
+    never written to, since what went into it would be in no file recovery can see."""
+    for _ in range(_CREATE_ATTEMPTS):
+        name = f"{stem}{secrets.token_hex(6)}{SUFFIX}"
+        path = folder / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a recovery holds it only for a moment
+            if os.fstat(fd).st_nlink > 0:
+                return fd, name
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        os.close(fd)
+    raise JournalError(f"cannot create an audit journal in {folder}")
+
+
+@contextlib.contextmanager
+def _own_transaction(store: StateStore) -> Iterator[sqlite3.Connection | None]:
+    """A transaction of the journal's own on the store's connection (under the store's
+    lock), or None when this thread is inside a transaction already: rows folded into a
+    caller's transaction would be counted as applied, then lost if it rolled back."""
+    with store.lock:
+        if store._conn.in_transaction:
+            yield None
+            return
+        with store.transaction(log_only=True) as conn:
+            yield conn
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -313,18 +382,22 @@ def recover_journals(store: StateStore) -> Recovered:
         try:
             with _locked(path) as fd:
                 if fd is None:
-                    continue  # alive
+                    continue  # alive, or already done by another recovery
                 try:
                     lines = _read_lines(fd)
-                except _Damaged:
+                    with _own_transaction(store) as conn:
+                        if conn is None:
+                            return Recovered(lines=applied, files=files,
+                                             damaged=tuple(damaged))
+                        applied += _apply(conn, name, lines, 0)
+                except (_Damaged, ValueError):  # ValueError: a text SQLite cannot take
                     os.replace(path, path.with_name(name + DAMAGED_SUFFIX))
                     damaged.append(name)
                     continue
-                with store.lock, store.transaction(log_only=True) as conn:
-                    applied += _apply(conn, name, lines, 0)
                 path.unlink()
-                with store.lock, store.transaction(log_only=True) as conn:
-                    conn.execute("DELETE FROM journal_applied WHERE name = ?", (name,))
+                with contextlib.suppress(sqlite3.Error), _own_transaction(store) as conn:
+                    if conn is not None:
+                        conn.execute("DELETE FROM journal_applied WHERE name = ?", (name,))
                 files += 1
         except FileNotFoundError:
             continue  # its owner closed it while we looked
@@ -333,7 +406,9 @@ def recover_journals(store: StateStore) -> Recovered:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[int | None]:
-    """The file open and exclusively locked, or None when another process holds it."""
+    """The file open and exclusively locked, or None when another process holds it or
+    it was removed before the lock was ours (another recovery finished it meanwhile, and
+    dropped its progress row: applying it again would apply it twice)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
         try:
@@ -341,7 +416,7 @@ def _locked(path: Path) -> Iterator[int | None]:
         except BlockingIOError:
             yield None
             return
-        yield fd
+        yield fd if os.fstat(fd).st_nlink > 0 else None
     finally:
         os.close(fd)
 
@@ -373,9 +448,16 @@ def _parse_line(part: bytes) -> Line:
                 tuple(audit_row) if audit_row else None)
 
 
+#: The integers an SQLite INTEGER holds.
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
 def _row_ok(row: Any, fields: int) -> bool:
-    return row is None or (isinstance(row, list) and len(row) == fields and all(
-        v is None or isinstance(v, str | int) for v in row))
+    """Whether `row` is None or a row of `fields` values state.db can store (texts,
+    64-bit integers, NULL); a list when read back, a tuple when about to be written."""
+    return row is None or (isinstance(row, list | tuple) and len(row) == fields and all(
+        v is None or isinstance(v, str) or (isinstance(v, int) and _INT_MIN <= v <= _INT_MAX)
+        for v in row))
 
 
 def damaged_journals(state_path: Path) -> list[Path]:
