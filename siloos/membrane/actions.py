@@ -282,18 +282,23 @@ class TokenizeResult:
 
 
 def _mask_known(value: Any, resolved: Mapping[str, str]) -> Any:
-    """Put tokens back wherever a real value of this request appears in `value`."""
+    """Put tokens back wherever a real value of this request appears in `value`.
+
+    A part of `value` that holds no real value is returned as it is (not copied), so the
+    common case, a result that mentions none of them, costs one walk and no new objects."""
     reverse = {real: token for token, real in resolved.items() if isinstance(real, str) and real}
     if not reverse:
         return value
-    ordered = sorted(reverse, key=len, reverse=True)
+    # Substrings only for values long enough not to collide with ordinary words; longest
+    # first, so a value that contains another is replaced whole.
+    inside = sorted((real for real in reverse if len(real) >= 4), key=len, reverse=True)
 
     def mask(text: str) -> str:
-        if text in reverse:
-            return reverse[text]
-        for real in ordered:
-            # Substrings only for values long enough not to collide with ordinary words.
-            if len(real) >= 4 and real in text:
+        whole = reverse.get(text)
+        if whole is not None:
+            return whole
+        for real in inside:
+            if real in text:
                 text = text.replace(real, reverse[real])
         return text
 
@@ -301,9 +306,16 @@ def _mask_known(value: Any, resolved: Mapping[str, str]) -> Any:
         if isinstance(item, str):
             return mask(item)
         if isinstance(item, dict):
-            return {walk(k): walk(v) for k, v in item.items()}
+            pairs = [(walk(k), walk(v)) for k, v in item.items()]
+            if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, item.items(),
+                                                                    strict=True)):
+                return item
+            return dict(pairs)
         if isinstance(item, list):
-            return [walk(v) for v in item]
+            items = [walk(v) for v in item]
+            if all(a is b for a, b in zip(items, item, strict=True)):
+                return item
+            return items
         return item
 
     return walk(value)

@@ -75,6 +75,9 @@ class TokenizedResults:
     the scope, by this process or another, changes `known_version` and ends every answer
     made before. Rows the first run minted are still in the vault (rows are never deleted),
     so nothing needs minting again. Only small results of exact JSON types are kept.
+
+    Answers are handed out as they are, not copied: nothing after tokenizing changes a
+    result (it is masked into a new value if anything must change, then only encoded).
     """
 
     def __init__(self, size: int = MAX_RESULTS, max_text: int = MAX_RESULT_TEXT) -> None:
