@@ -112,7 +112,10 @@ def test_duplicate_member_does_not_overwrite(tmp_path: Path) -> None:
     assert not (tmp_path / "dest" / "agent-x").exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"not a gzip at all", gzip.compress(b"not a tar" * 50),
+# mtime=0: the same bytes in every xdist worker (a timestamp would differ between workers
+# that collect in different seconds, and xdist refuses differing collections).
+@pytest.mark.parametrize("content", [b"", b"not a gzip at all",
+                                     gzip.compress(b"not a tar" * 50, mtime=0),
                                      b"\x1f\x8b\x08\x00garbage"])
 def test_garbage_is_an_input_error(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.silo"
