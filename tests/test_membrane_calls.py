@@ -237,9 +237,11 @@ def test_audit_holds_tokenized_args_never_real_values(hop):
 def test_calls_are_idempotent_per_task_hop_and_sequence(hop):
     first = hop.call("refunds.issue", order=hop.tokens["ord"], amount=10, reason="x")
     assert first["ok"]
-    # A retried hop replays the same calls in the same order with a fresh membrane.
+    # A retried hop replays the same calls in the same order with a fresh membrane, once
+    # the first is gone (as if its process died: its journal is left to recovery).
     from siloos.membrane.server import Membrane
 
+    hop.membrane.journal._release()
     hop.membrane = Membrane(hop.membrane.session, verifier=hop.verifier,
                             registry=hop.registry, store=hop.store, tokenizer=hop.tokenizer,
                             services=hop.services)
@@ -250,6 +252,7 @@ def test_calls_are_idempotent_per_task_hop_and_sequence(hop):
     # A replay that diverges at the same position is refused rather than acted on twice.
     diverged = hop.call("orders.get", order=hop.tokens["ord"])  # seq 2: fresh, fine
     assert diverged["ok"]
+    hop.membrane.close_journal()  # one live membrane per hop
     hop.membrane = Membrane(hop.membrane.session, verifier=hop.verifier,
                             registry=hop.registry, store=hop.store, tokenizer=hop.tokenizer,
                             services=hop.services)

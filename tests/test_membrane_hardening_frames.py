@@ -119,6 +119,7 @@ class ExplodingPayload(Mapping[str, Any]):
 def test_an_internal_error_still_echoes_the_request_id(tmp_path: Path) -> None:
     hop = make_hop(tmp_path)
     session = dataclasses.replace(hop.membrane.session, task_payload=ExplodingPayload())
+    hop.membrane.close_journal()  # one live membrane per hop
     membrane = Membrane(session, verifier=hop.verifier, registry=hop.registry,
                         store=hop.store, tokenizer=hop.tokenizer, services=hop.services)
     reply = raw(hop, '"id":"req-77","op":"task"', membrane)

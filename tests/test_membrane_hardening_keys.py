@@ -27,6 +27,7 @@ from siloos.store import StateStore
 def rebuilt(hop: Any, **session_changes: Any) -> Membrane:
     """The hop's membrane again, its session changed as given."""
     session = dataclasses.replace(hop.membrane.session, **session_changes)
+    hop.membrane.close_journal()  # one live membrane per hop
     return Membrane(session, verifier=hop.verifier, registry=hop.registry, store=hop.store,
                     tokenizer=hop.tokenizer, services=hop.services)
 

@@ -23,6 +23,7 @@ from siloos.membrane.server import MAX_CONNECTIONS, Membrane
 
 
 def membrane_for(hop: Hop, **limits: Any) -> Membrane:
+    hop.membrane.close_journal()  # one live membrane per hop
     return Membrane(hop.membrane.session, verifier=hop.verifier, registry=hop.registry,
                     store=hop.store, tokenizer=hop.tokenizer, services=hop.services, **limits)
 

@@ -41,6 +41,7 @@ def say(ctx: ExitContext, text: str) -> dict[str, Any]:
 def hop(tmp_path) -> Hop:
     h = make_hop(tmp_path, caps={**CAPS, "perf.say": {}})
     registry = Registry([*test_registry(), say.__silo_exit__])
+    h.membrane.close_journal()  # one live membrane per hop
     h.membrane = Membrane(h.membrane.session, verifier=h.verifier, registry=registry,
                           store=h.store, tokenizer=h.tokenizer, services=h.services)
     yield h
@@ -118,6 +119,7 @@ def test_the_reply_is_the_recorded_text_and_a_replay_answers_the_same(hop):
     assert reply == b'{"id":5,"ok":true,"result":' + stored.result_json.encode() + b"}\n"
     assert json.loads(reply) == {"id": 5, "ok": True, "result": {"said": "héllo"}}
     # A retried hop (a new membrane, its sequence back at 1) replays the recorded bytes.
+    hop.membrane.close_journal()  # one live membrane per hop
     again = Membrane(hop.membrane.session, verifier=hop.verifier,
                      registry=Registry([*test_registry(), say.__silo_exit__]),
                      store=hop.store, tokenizer=hop.tokenizer, services=hop.services)

@@ -79,6 +79,7 @@ def next_hop(hop: Hop, hop_number: int, payload: dict[str, Any]) -> Hop:
                           scope=hop.scope, task_payload=payload, base_jti=hop.base_jti,
                           limits=LIMITS,
                           workspace_root=hop.root)
+    hop.membrane.close_journal()  # one live membrane per hop
     membrane = Membrane(session, verifier=hop.verifier, registry=hop.registry,
                         store=hop.store, tokenizer=hop.tokenizer, services=hop.services)
     return Hop(**{**hop.__dict__, "task_key": minted.token, "task_jti": minted.jti,

@@ -37,6 +37,7 @@ def contacts(ctx: ExitContext, customer: str) -> dict[str, Any]:
 
 def with_exit(hop: Hop, spec: Any) -> Hop:
     registry = Registry([*hop.registry, spec])
+    hop.membrane.close_journal()  # one live membrane per hop
     membrane = Membrane(hop.membrane.session, verifier=hop.verifier, registry=registry,
                         store=hop.store, tokenizer=hop.tokenizer, services=hop.services)
     return Hop(**{**hop.__dict__, "registry": registry, "membrane": membrane})

@@ -11,6 +11,7 @@ the plaintext guard refuses a row before any of it is written.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -149,7 +150,10 @@ def test_a_new_journal_of_the_same_hop_starts_from_every_result_recorded(store) 
     first = store.open_journal(task_id, 1)
     key = f"{task_id}/1/1"
     first.record_exit_result(key, task_id=task_id, hop=1, seq=1, tool="t.x", result=[1])
-    retried = store.open_journal(task_id, 1)  # the first one is still open, unflushed
+    with pytest.raises(HopConflict, match="live membrane"):
+        store.open_journal(task_id, 1)  # one live journal per hop
+    first._release()  # its process died: the file, unflushed, is left to recovery
+    retried = store.open_journal(task_id, 1)
     assert retried.lookup_exit_result(key).result == [1]
     assert retried.lookup_exit_result(f"{task_id}/1/2") is None
     assert retried.lookup_exit_result(f"{task_id}/10/1") is None
@@ -345,3 +349,56 @@ def test_journal_writes_fail_closed(hop, monkeypatch) -> None:
     monkeypatch.setattr(journal_mod, "_write_all", broken)
     reply = hop.call("refunds.issue", order=hop.tokens["ord"], amount=10, reason="x")
     assert reply["ok"] is False and reply["error"]["code"] == 500
+
+
+# -- one live membrane per hop; only this user's files ----------------------------------
+
+
+def test_a_hop_has_one_live_journal_across_processes(store) -> None:
+    task_id = task_in(store)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(store.path), task_id, "1", "-1",
+                             "hang"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()  # the child's journal is open
+        with pytest.raises(HopConflict, match="live membrane"):
+            store.open_journal(task_id, 1)
+        other_hop = store.open_journal(task_id, 2)  # another hop of the task is fine
+        other_hop.close()
+    finally:
+        proc.stdin.close()
+        proc.wait(30)
+    journal = store.open_journal(task_id, 1)  # the child is gone: its lock went with it
+    assert journal.lookup_exit_result(f"{task_id}/1/1").result == {"refund": "rf_1"}
+    journal.close()
+    assert sorted(p.name for p in journal_dir(store.path).iterdir()) == []
+
+
+def test_an_untrusted_journal_folder_is_neither_written_nor_recovered(store) -> None:
+    task_id = task_in(store)
+    left = run_child(store, task_id, rows=2, flush_at=-1)
+    folder = journal_dir(store.path)
+    folder.chmod(0o777)
+    try:
+        with pytest.raises(journal_mod.JournalError, match="writable by others"):
+            store.open_journal(task_id, 1)
+        assert recover_journals(store).lines == 0 and left.exists()
+        check = journal_check(store.path)
+        assert not check.ok and "writable by others" in check.detail
+    finally:
+        folder.chmod(0o700)
+    assert recover_journals(store).lines == 3
+
+
+@pytest.mark.parametrize("kind", ["fifo", "group-readable"])
+def test_files_this_user_did_not_write_privately_are_set_aside(store, kind) -> None:
+    folder = journal_dir(store.path)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"planted.1.1.abc{journal_mod.SUFFIX}"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)  # opening it for reading must not hang the store
+    else:
+        path.write_text("[1,null,[\"t\",1,\"call\",null,1,200,\"forged\",null,\"x\"]]\n")
+        path.chmod(0o640)
+    found = recover_journals(store)
+    assert found.lines == 0 and found.damaged == (path.name,)
+    assert damaged_journals(store.path) == [path.with_name(path.name + DAMAGED_SUFFIX)]

@@ -17,7 +17,7 @@ from siloos.cell.backend import CheckResult
 from siloos.cell.nsjail import NsjailBackend
 from siloos.cell.preflight import run_checks
 from siloos.errors import CheckFailed, UsageError
-from siloos.store.journal import damaged_journals
+from siloos.store.journal import damaged_journals, journal_folder_problem
 from siloos.workspace import Workspace, WorkspaceConfig
 
 
@@ -67,6 +67,11 @@ def register(app: typer.Typer) -> None:
 def journal_check(state_db: Path) -> CheckResult:
     """Audit journals that recovery could not trust (`siloos.store.journal`): their rows
     are not in state.db, so the audit trail has a gap until someone looks."""
+    problem = journal_folder_problem(state_db)
+    if problem:
+        return CheckResult.failed("journal", problem,
+                                  f"chown $(id -u) {state_db.parent / 'journal'} && chmod 700 "
+                                  f"{state_db.parent / 'journal'}")
     damaged = damaged_journals(state_db)
     if damaged:
         return CheckResult.failed(

@@ -43,6 +43,7 @@ import json
 import os
 import secrets
 import sqlite3
+import stat
 import time
 import weakref
 from collections.abc import Iterator
@@ -107,9 +108,20 @@ class HopJournal:
         self.task_id = task_id
         self.hop = hop
         folder = journal_dir(store.path)
-        folder.mkdir(mode=0o700, exist_ok=True)
-        # Unique per open: a retried hop (same task and hop) gets a file of its own.
-        fd, self.name = _create_locked(folder, f"{task_id}.{hop}.{os.getpid()}.")
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        problem = _untrusted_folder(folder)
+        if problem:
+            raise JournalError(f"will not write the audit journal: {problem}")
+        # One live membrane per hop, in any process: replays are answered from this
+        # journal's memory, which a second live journal of the hop would not see.
+        self._hop_lock: int | None = _lock_hop(folder, task_id, hop)
+        try:
+            # Unique per open: a retried hop (same task and hop) gets a file of its own.
+            fd, self.name = _create_locked(folder, f"{task_id}.{hop}.{os.getpid()}.")
+        except BaseException:
+            self._unlock_hop()
+            raise
         self.path = folder / self.name
         self._fd: int | None = fd
         #: The file's length: what a failed append is cut back to.
@@ -264,12 +276,22 @@ class HopJournal:
             result_json=r["result_json"]) for r in rows}
 
     def _release(self) -> None:
-        """Let go of the file (and its lock); rows not yet folded in are then recovery's
-        alone: folding them in from here too could apply them twice."""
+        """Let go of the file (and its lock) and of the hop; rows not yet folded in are
+        then recovery's alone: folding them in from here too could apply them twice."""
         if self._fd is not None:
             self._finalizer()  # closes the file (once), which also drops the lock
             self._fd = None
         self._pending = []
+        self._unlock_hop()
+
+    def _unlock_hop(self) -> None:
+        fd, self._hop_lock = self._hop_lock, None
+        if fd is not None:
+            # Removed while still held: whoever opened the old file sees it gone once
+            # the lock is theirs, and opens the path again (`_lock_hop`).
+            with contextlib.suppress(OSError):
+                _hop_lock_path(journal_dir(self.store.path), self.task_id, self.hop).unlink()
+            os.close(fd)
 
     def _discard(self) -> None:
         self._release()
@@ -279,6 +301,48 @@ class HopJournal:
 
 #: Attempts at a journal file that no recovery removed before it was locked.
 _CREATE_ATTEMPTS = 8
+LOCK_SUFFIX = ".lock"
+
+
+def _hop_lock_path(folder: Path, task_id: str, hop: int) -> Path:
+    return folder / f"{task_id}.{hop}{LOCK_SUFFIX}"
+
+
+def _lock_hop(folder: Path, task_id: str, hop: int) -> int:
+    """The hop's lock file, open and exclusively locked: its descriptor. HopConflict when
+    a live journal of the hop (this process or another) holds it."""
+    path = _hop_lock_path(folder, task_id, hop)
+    for _ in range(_CREATE_ATTEMPTS):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise HopConflict(f"hop {hop} of task {task_id} already has a live membrane") \
+                from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if os.fstat(fd).st_nlink > 0:
+            return fd
+        os.close(fd)  # its holder removed it on the way out: lock the path's new file
+    raise JournalError(f"cannot lock hop {hop} of task {task_id}")
+
+
+def _untrusted_folder(folder: Path) -> str | None:
+    """Why the journal folder must not be used (None: it may). Only this user may put
+    files there: a journal is trusted to hold this membrane's rows and no one else's."""
+    try:
+        info = folder.lstat()
+    except OSError as err:
+        return f"{folder}: {err.strerror}"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is not a directory"
+    if info.st_uid != os.geteuid():
+        return f"{folder} belongs to uid {info.st_uid}, not to this user"
+    if info.st_mode & 0o022:
+        return f"{folder} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
 
 
 def _create_locked(folder: Path, stem: str) -> tuple[int, str]:
@@ -375,6 +439,8 @@ def recover_journals(store: StateStore) -> Recovered:
         names = sorted(p.name for p in folder.iterdir() if p.name.endswith(SUFFIX))
     except FileNotFoundError:
         return Recovered()
+    if _untrusted_folder(folder):
+        return Recovered()  # nothing in it is applied; `silo doctor` says why
     applied = files = 0
     damaged: list[str] = []
     for name in names:
@@ -383,6 +449,11 @@ def recover_journals(store: StateStore) -> Recovered:
             with _locked(path) as fd:
                 if fd is None:
                     continue  # alive, or already done by another recovery
+                if fd is _UNTRUSTED:
+                    # Not a journal this user wrote: never applied, set aside for a look.
+                    os.replace(path, path.with_name(name + DAMAGED_SUFFIX))
+                    damaged.append(name)
+                    continue
                 try:
                     lines = _read_lines(fd)
                     with _own_transaction(store) as conn:
@@ -404,13 +475,24 @@ def recover_journals(store: StateStore) -> Recovered:
     return Recovered(lines=applied, files=files, damaged=tuple(damaged))
 
 
+#: What `_locked` yields for a file that is not an owner-only regular file of this user.
+_UNTRUSTED = -1
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[int | None]:
-    """The file open and exclusively locked, or None when another process holds it or
+    """The file open and exclusively locked; `_UNTRUSTED` when it is not an owner-only
+    regular file of this user; or None when another process holds it or
     it was removed before the lock was ours (another recovery finished it meanwhile, and
     dropped its progress row: applying it again would apply it twice)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    # O_NONBLOCK: a FIFO planted here must not hang the opening of the store.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
+        info = os.fstat(fd)
+        if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid()
+                or info.st_mode & 0o077):
+            yield _UNTRUSTED
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -458,6 +540,15 @@ def _row_ok(row: Any, fields: int) -> bool:
     return row is None or (isinstance(row, list | tuple) and len(row) == fields and all(
         v is None or isinstance(v, str) or (isinstance(v, int) and _INT_MIN <= v <= _INT_MAX)
         for v in row))
+
+
+def journal_folder_problem(state_path: Path) -> str | None:
+    """Why the journal folder beside `state_path` cannot be trusted (for `silo doctor`);
+    None when it can, or does not exist yet."""
+    folder = journal_dir(state_path)
+    if not os.path.lexists(folder):
+        return None
+    return _untrusted_folder(folder)
 
 
 def damaged_journals(state_path: Path) -> list[Path]:
