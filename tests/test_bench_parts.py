@@ -29,8 +29,8 @@ def test_cell_samples_are_read_from_the_last_line() -> None:
     assert _samples(_cell("noise\n" + _printed() + "\n"), 5, "x") == SAMPLES
 
 
-@pytest.mark.parametrize(("n", "rounds"), [(1, [1]), (3, [1, 1, 1]), (4, [1, 1, 1, 1]),
-                                           (2000, [500] * 4), (10, [3, 3, 2, 2])])
+@pytest.mark.parametrize(("n", "rounds"), [(1, [1]), (3, [1, 1, 1]), (8, [1] * 8),
+                                           (2000, [250] * 8), (10, [2, 2, 1, 1, 1, 1, 1, 1])])
 def test_calls_are_split_into_rounds_that_sum_to_n(n: int, rounds: list[int]) -> None:
     assert _rounds(n) == rounds
 

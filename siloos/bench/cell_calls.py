@@ -46,7 +46,7 @@ from siloos.workspace import CellConfig
 
 CELL_LIMITS = {"wall_seconds": 60, "memory_mb": 128, "pids": 16, "tmp_mb": 4}
 #: Echo/membrane cell pairs a measurement is split into (fewer when n is smaller).
-ROUNDS = 4
+ROUNDS = 8
 
 
 @dataclass(frozen=True)
