@@ -215,7 +215,8 @@ def make_workspace(base: Path) -> Workspace:
 
 
 def stored_bytes(ws: Workspace) -> dict[str, bytes]:
-    """Every byte SiloOS keeps: state.db* after a WAL checkpoint, .silo/logs/*."""
+    """Every byte SiloOS keeps: state.db* after a WAL checkpoint, .silo/logs/*, and any
+    audit journal left in .silo/journal/ (a hop's rows before they reach state.db)."""
     con = sqlite3.connect(ws.state_db)
     try:
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -223,6 +224,7 @@ def stored_bytes(ws: Workspace) -> dict[str, bytes]:
         con.close()
     files = [p for p in ws.state_dir.glob("state.db*") if p.is_file()]
     files += [p for p in ws.logs_dir.rglob("*") if p.is_file()]
+    files += [p for p in (ws.state_dir / "journal").glob("*") if p.is_file()]
     assert any(p.name == "state.db" for p in files)
     return {str(p.relative_to(ws.root)): p.read_bytes() for p in files}
 

@@ -137,7 +137,8 @@ def run_refund_scenario(ws: Workspace, say: Callable[[str], None] = print) -> No
         raise CheckFailed("demo: plaintext personal data found in SiloOS state: "
                           + ", ".join(leaks))
     say("9. privacy check: none of the customer's real values (name, email, phone, address, "
-        "date of birth, customer and order ids) appears in .silo/state.db or .silo/logs/")
+        "date of birth, customer and order ids) appears in .silo/state.db, .silo/journal/ "
+        "or .silo/logs/")
 
 
 def _plaintext_leaks(ws: Workspace, customer: dict[str, object]) -> list[str]:
@@ -151,6 +152,8 @@ def _plaintext_leaks(ws: Workspace, customer: dict[str, object]) -> list[str]:
         con.close()
     blobs = [p.read_bytes() for p in ws.state_dir.glob("state.db*") if p.is_file()]
     blobs += [p.read_bytes() for p in ws.logs_dir.rglob("*") if p.is_file()]
+    # A hop's audit rows wait here before they are folded into state.db.
+    blobs += [p.read_bytes() for p in (ws.state_dir / "journal").glob("*") if p.is_file()]
     data = b"\n".join(blobs).lower()
     values = {k: str(customer[k]) for k in ("customer", "name", "email", "phone", "address",
                                              "dob")}
