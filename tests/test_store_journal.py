@@ -402,3 +402,19 @@ def test_files_this_user_did_not_write_privately_are_set_aside(store, kind) -> N
     found = recover_journals(store)
     assert found.lines == 0 and found.damaged == (path.name,)
     assert damaged_journals(store.path) == [path.with_name(path.name + DAMAGED_SUFFIX)]
+
+
+def test_an_exit_result_of_a_task_that_does_not_exist_is_audited_not_lost(store) -> None:
+    """The batch still lands: the other rows in order, the orphan named in the trail."""
+    task_id = task_in(store)
+    journal = store.open_journal(task_id, 1)
+    journal.audit(record(task_id, 1))
+    journal.record_exit_result(f"{task_id}/1/1", task_id=task_id, hop=1, seq=1, tool="t.x",
+                               result=[1], audit=record(task_id, 2))
+    journal.record_exit_result("task_nosuchtask/1/1", task_id="task_nosuchtask", hop=1,
+                               seq=1, tool="t.y", result=[2], audit=record(task_id, 3))
+    journal.close()
+    assert exit_keys(store.path) == [f"{task_id}/1/1"]
+    assert [r[2] for r in audit_rows(store.path, task_id)] == ["ok 1", "ok 2", "ok 3"]
+    assert [r[2] for r in audit_rows(store.path, "task_nosuchtask")] == [
+        "exit result not stored: unknown task"]
