@@ -34,9 +34,10 @@ from typing import Any
 
 from siloos.bench.agents import BENCH_AGENT, TIMING_MAIN
 from siloos.bench.agents.timing.main import WARMUP
-from siloos.bench.echo import serve_in_thread
+from siloos.bench.echo import serve_on_loop
 from siloos.bench.errors import BenchmarkFailed
 from siloos.bench.hop import BenchHop, bench_hop
+from siloos.bench.loop_thread import run_on
 from siloos.bench.stats import CALL_FRACTIONS, percentiles
 from siloos.cell.backend import JailBackend
 from siloos.cell.spec import CELL_SOCKET, CellResult, CellSpec, uid_for_agent
@@ -99,7 +100,7 @@ def _rounds(n: int) -> list[int]:
 
 
 def _run_client_cell(backend: JailBackend, cell: CellConfig, agent: Path, hop: BenchHop,
-                     socket: Path) -> CellResult:
+                     socket: Path, loop: asyncio.AbstractEventLoop) -> CellResult:
     spec = CellSpec(
         agent_dir=agent, interpreter=cell.interpreter,
         uid=uid_for_agent(BENCH_AGENT, cell.uid_base, cell.uid_count),
@@ -107,7 +108,9 @@ def _run_client_cell(backend: JailBackend, cell: CellConfig, agent: Path, hop: B
         # The same real keys in both runs, so the echo floor moves the same bytes as a call.
         env={"SILO_BASE_KEY": hop.base_key, "SILO_TASK_KEY": hop.task_key,
              "SILO_TASK_ID": hop.task_id, "SILO_MEMBRANE": CELL_SOCKET})
-    return asyncio.run(backend.run(spec))
+    # On the server's own loop: `silo run` runs a cell and its membrane on one loop, so
+    # the server shares its thread with the cell's supervision, never competes with it.
+    return run_on(loop, backend.run(spec), timeout=CELL_LIMITS["wall_seconds"] + 30)
 
 
 def measure_calls_in_cells(n: int, backend: JailBackend, cell: CellConfig) -> CallFigures:
@@ -128,15 +131,15 @@ def measure_calls_in_cells(n: int, backend: JailBackend, cell: CellConfig) -> Ca
         budget = n + len(per_round) * WARMUP
         with bench_hop(_private_dir(folder, "hop"), budget) as hop:
             echo_socket = _private_dir(folder, "echo") / "echo.sock"
-            with serve_in_thread(echo_socket):
+            with serve_on_loop(echo_socket) as (_, echo_loop):
                 for i, count in enumerate(per_round):
                     round_dir = folder / f"round-{i}"
                     round_dir.mkdir(mode=0o711)
                     agent = _timing_agent(round_dir, count, hop)
-                    sides = [("echo floor", echo_socket, floor),
-                             ("membrane call", hop.socket_path, call)]
-                    for what, socket, into in (sides if i % 2 == 0 else sides[::-1]):
-                        result = _run_client_cell(backend, cell, agent, hop, socket)
+                    sides = [("echo floor", echo_socket, echo_loop, floor),
+                             ("membrane call", hop.socket_path, hop.loop, call)]
+                    for what, socket, loop, into in (sides if i % 2 == 0 else sides[::-1]):
+                        result = _run_client_cell(backend, cell, agent, hop, socket, loop)
                         into.extend(_samples(result, count, what))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

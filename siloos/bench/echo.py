@@ -76,13 +76,22 @@ class CannedReplyServer:
 
 @contextlib.contextmanager
 def serve_in_thread(path: Path, result: bytes = EMPTY_RESULT) -> Iterator[Path]:
-    """Serve a `CannedReplyServer` on `path` from its own event-loop thread (as a membrane
-    runs beside a cell); the socket file is removed afterwards."""
+    """Serve a `CannedReplyServer` on `path` from its own event-loop thread; the socket
+    file is removed afterwards."""
+    with serve_on_loop(path, result) as (served, _):
+        yield served
+
+
+@contextlib.contextmanager
+def serve_on_loop(path: Path, result: bytes = EMPTY_RESULT
+                  ) -> Iterator[tuple[Path, asyncio.AbstractEventLoop]]:
+    """`serve_in_thread`, also giving the loop, so a caller can run a cell on it (as
+    `silo run` runs a cell and its membrane on one loop)."""
     server = CannedReplyServer(path, result)
     with loop_thread() as loop:
         run_on(loop, server.start())
         try:
-            yield path
+            yield path, loop
         finally:
             # Server methods belong to the loop's thread; closing from here raced the loop.
             run_on(loop, server.stop())

@@ -11,6 +11,7 @@ result tokenized, an audit row written. `BenchHop` gives the socket, keys and th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import Iterator
@@ -49,6 +50,8 @@ class BenchHop:
     task_id: str
     args: dict[str, Any]
     membrane: Membrane
+    #: The event loop the membrane serves on (a cell may be run on it too, as in `silo run`).
+    loop: asyncio.AbstractEventLoop
 
     @property
     def tool(self) -> str:
@@ -102,6 +105,7 @@ def bench_hop(root: Path, calls: int) -> Iterator[BenchHop]:
             try:
                 yield BenchHop(socket_path=socket_path, base_key=base.token,
                                task_key=minted.token, task_id=task_id, membrane=membrane,
+                               loop=loop,
                                # The right answer: identity.verify stops answering a
                                # token after a few wrong guesses, and a bench never guesses.
                                args={"token": email, "value_sha256": hashlib.sha256(

@@ -1,8 +1,8 @@
 """An asyncio event loop on its own thread, for the servers `silo bench` measures.
 
-A membrane beside a cell runs on an event-loop thread while the host waits for the cell
-(as in `silo run`); the bench's servers do the same, so what is timed from the cell is the
-server's work, not a loop shared with the waiting code.
+The bench's servers (a membrane, the canned-reply server) each run on a loop thread of
+their own; the in-cell call measurement runs its cells on the server's loop too, as
+`silo run` runs a cell and its membrane on one loop.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ async def _cancel_the_rest() -> None:
     await asyncio.gather(*rest, return_exceptions=True)
 
 
-def run_on(loop: asyncio.AbstractEventLoop, coro: Awaitable[T]) -> T:
+def run_on(loop: asyncio.AbstractEventLoop, coro: Awaitable[T],
+           timeout: float = STEP_SECONDS) -> T:
     """Run `coro` on `loop` (another thread's) and wait for its result."""
     future = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
-    result: Any = future.result(STEP_SECONDS)
+    result: Any = future.result(timeout)
     return result  # type: ignore[no-any-return]
 
 
