@@ -12,13 +12,14 @@ Other processes (`silo submit` while `silo serve` runs) coordinate through WAL m
 the busy timeout. Writes run in `BEGIN IMMEDIATE` transactions so that read-then-write
 sequences (idempotency checks, state transitions) cannot interleave across processes.
 
-Speed on the membrane's path (one request = a few reads and one commit): the hot reads
-(`is_revoked`, `hop_active`) are answered from a `ReadCache` that is dropped whenever any
-connection commits (see `siloos.store.readcache`); an exit's result and its audit row are
-written in one transaction (`record_exit_result(..., audit=...)`); and SQLite's automatic
-WAL checkpoint, which runs inside whichever commit crosses its threshold and costs that
-commit two fsyncs, runs a quarter as often (`AUTOCHECKPOINT_PAGES`), while the membrane
-calls `checkpoint()` at hop end, outside any request.
+Speed on the membrane's path (one request = a freshness look and one append): the hot
+reads (`is_revoked`, `hop_active`) are answered from a `ReadCache` that is dropped whenever
+any connection commits (see `siloos.store.readcache`); a hop's audit rows and exit results
+go through its `HopJournal` (`open_journal`, see `siloos.store.journal`): one write per
+request, folded into the tables here in batches, and folded in before this store reads
+them; and SQLite's automatic WAL checkpoint runs a quarter as often
+(`AUTOCHECKPOINT_PAGES`), while the membrane calls `checkpoint()` at hop end. Opening a
+store folds in the journals a dead process left (`recovered` says what was found).
 """
 
 from __future__ import annotations
