@@ -155,7 +155,7 @@ class HopJournal:
                            audit: AuditRecord | None = None) -> StoredExitResult:
         """`StateStore.record_exit_result`, journalled: the first result recorded under a
         key wins, and a key used for another call is a `HopConflict` (nothing written)."""
-        from siloos.store.store import StoredExitResult
+        from siloos.store.store import StoredExitResult, same_call_or_conflict
 
         text = self.store._encoder.json("exit_calls.result", result)
         at = utc_now()
@@ -171,10 +171,7 @@ class HopJournal:
                              audit_values)
                 self._results[idempotency_key] = fresh
                 return fresh
-            if (stored.task_id, stored.hop, stored.seq, stored.tool) != (task_id, hop, seq,
-                                                                         tool):
-                raise HopConflict(f"idempotency key {idempotency_key!r} was used for another "
-                                  "call")
+            same_call_or_conflict(stored, task_id, hop, seq, tool)
             if audit_values is not None:
                 self._append(None, audit_values)
             return stored

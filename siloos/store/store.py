@@ -90,6 +90,15 @@ class StoredExitResult:
     result_json: str | None = None
 
 
+def same_call_or_conflict(stored: StoredExitResult, task_id: str, hop: int, seq: int,
+                          tool: str) -> None:
+    """HopConflict unless `stored` was recorded for this very call (task, hop, seq, tool):
+    an idempotency key reused for another call must never answer it."""
+    if (stored.task_id, stored.hop, stored.seq, stored.tool) != (task_id, hop, seq, tool):
+        raise HopConflict(f"idempotency key {stored.idempotency_key!r} was used for another "
+                          "call")
+
+
 class StateStore:
     """The task store. Open with `StateStore.open(path)`; close with `close()`."""
 
@@ -582,10 +591,7 @@ class StateStore:
                 found = self.lookup_exit_result(idempotency_key)
                 assert found is not None
                 stored = found
-            if (stored.task_id, stored.hop, stored.seq, stored.tool) != (task_id, hop, seq,
-                                                                         tool):
-                raise HopConflict(f"idempotency key {idempotency_key!r} was used for another "
-                                  "call")
+            same_call_or_conflict(stored, task_id, hop, seq, tool)
             if audit_values is not None:
                 self._insert_audit(conn, audit_values)
         return stored
