@@ -12,11 +12,11 @@ die with the hop's membrane.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from typing import Any
 
 from siloos.membrane.ports import VaultPort
+from siloos.store.encoding import compact
 
 #: Resolutions kept per membrane before the memory is simply emptied.
 MAX_REMEMBERED = 1024
@@ -90,7 +90,7 @@ class TokenizedResults:
         if not _plain(value):
             return None
         try:
-            text = _KEY_ENCODER.encode(value)
+            text = compact(value)
         except (TypeError, ValueError):  # NaN and friends: not JSON, not remembered
             return None
         return text if len(text) <= self.max_text else None
@@ -107,6 +107,3 @@ class TokenizedResults:
             self._answers.clear()
         self._answers[key] = (stamp, answer)
 
-
-#: Insertion order kept: key order decides which of two colliding keys keeps its name.
-_KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

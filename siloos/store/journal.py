@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from siloos.store.encoding import CanonicalJson, loads, utc_now
+from siloos.store.encoding import CanonicalJson, compact, loads, utc_now
 from siloos.store.errors import HopConflict, StoreError
 
 if TYPE_CHECKING:
@@ -69,9 +69,6 @@ IDLE_FLUSH_SECONDS = 0.05
 JOURNAL_DIR = "journal"
 SUFFIX = ".jsonl"
 DAMAGED_SUFFIX = ".damaged"
-
-_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
-                                 allow_nan=False)
 
 _INSERT_AUDIT = ("INSERT INTO audit (task_id, hop, op, tool, ok, code, reason, detail_json,"
                  " at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -233,7 +230,7 @@ class HopJournal:
             # What recovery would set aside, or SQLite refuse (and so every batch after it).
             raise JournalError("a journal row holds a value state.db cannot store")
         line = Line(self._next, exit_row, audit_row)
-        data = (_LINE_ENCODER.encode([line.seq, exit_row, audit_row]) + "\n").encode()
+        data = (compact([line.seq, exit_row, audit_row], floats=False) + "\n").encode()
         try:
             _write_all(self._fd, data)
         except OSError as err:
