@@ -349,6 +349,11 @@ def test_journal_writes_fail_closed(hop, monkeypatch) -> None:
     monkeypatch.setattr(journal_mod, "_write_all", broken)
     reply = hop.call("refunds.issue", order=hop.tokens["ord"], amount=10, reason="x")
     assert reply["ok"] is False and reply["error"]["code"] == 500
+    # Not only calls: no success is confirmed without its audit row.
+    for op, fields in (("task", {}), ("note", {"text": "hello"})):
+        reply = hop.send(op, 7, **fields)
+        assert reply == {"id": 7, "ok": False, "error": {
+            "code": 500, "type": "internal_error", "message": "audit unavailable"}}
 
 
 # -- one live membrane per hop; only this user's files ----------------------------------

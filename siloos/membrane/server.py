@@ -146,8 +146,11 @@ class Membrane:
         except (TypeError, ValueError):
             self._audit_request(ex, step, ok=False, code=500, reason="result not serializable")
             return encode_error(request.id, 500, f"{request.op}: exit failed", "exit_failed")
-        if not ex.audited:  # a call's row was written with its result
-            self._audit_request(ex, step, ok=True, code=200, reason="ok")
+        # A call's row was written with its result; any other success is answered only
+        # once its row is written (fail closed: an unaudited action is not confirmed).
+        if not ex.audited and not self._audit_request(ex, step, ok=True, code=200,
+                                                       reason="ok"):
+            return encode_error(request.id, 500, "audit unavailable", "internal_error")
         return reply
 
     def refuse_oversize(self, size: int | None = None) -> bytes:
@@ -168,9 +171,10 @@ class Membrane:
     # -- audit -------------------------------------------------------------------------
 
     def _audit_request(self, ex: Exchange, step: str, *, ok: bool, code: int,
-                       reason: str) -> None:
+                       reason: str) -> bool:
         row = self._request_record(ex, step, ok=ok, code=code, reason=reason)
-        self._audit(row.op, row.tool, ok=ok, code=code, reason=reason, detail=row.detail)
+        return self._audit(row.op, row.tool, ok=ok, code=code, reason=reason,
+                           detail=row.detail)
 
     def _request_record(self, ex: Exchange, step: str, *, ok: bool, code: int,
                         reason: str) -> AuditRecord:
@@ -253,17 +257,22 @@ class Membrane:
             self._scan_version = version
 
     def _audit(self, op: str, tool: str | None, *, ok: bool, code: int, reason: str,
-               detail: Any = None) -> None:
+               detail: Any = None) -> bool:
+        """Write one audit row (without its detail if the detail is refused); whether a
+        row was written."""
         s = self.session
         try:
             self.journal.audit(AuditRecord(s.task_id, s.hop, op, tool, ok=ok, code=code,
                                            reason=reason[:500], detail=detail))
-            return
+            return True
         except Exception as err:  # e.g. the plaintext guard refused the detail
             fallback = f"{reason[:300]} (audit detail dropped: {type(err).__name__})"
-        with contextlib.suppress(Exception):
+        try:
             self.journal.audit(AuditRecord(s.task_id, s.hop, op, None, ok=ok, code=code,
                                            reason=fallback))
+        except Exception:  # the journal cannot be written: the caller fails closed
+            return False
+        return True
 
     # -- the socket server -------------------------------------------------------------
 
