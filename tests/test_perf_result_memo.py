@@ -185,3 +185,73 @@ def test_identity_verify_still_answers_through_the_remembered_path(hop):
     for n in range(1, 4):
         reply = hop.call("identity.verify", n, token=hop.tokens["email"], value_sha256=right)
         assert reply == {"id": n, "ok": True, "result": {"match": True}}
+
+
+# -- KnownVersions: the vault asked again whenever state.db may have changed ------------
+
+
+class CountingVault:
+    def __init__(self, inserted: object = 0) -> None:
+        self.asked = 0
+        self.version = 1
+        if inserted is not None:
+            self.inserted = inserted
+
+    def known_version(self, scope: str) -> int:
+        self.asked += 1
+        return self.version
+
+    def resolve(self, token: str, scope: str) -> str:
+        raise AssertionError("not used")
+
+
+def test_known_versions_ask_again_whenever_the_stamp_or_the_inserts_move() -> None:
+    from siloos.membrane.memo import KnownVersions
+
+    vault = CountingVault()
+    versions = KnownVersions(vault)
+    assert versions.of("s", 5) == 1 and versions.of("s", 5) == 1 and vault.asked == 1
+    assert versions.of("t", 5) == 1 and vault.asked == 2  # per scope
+    vault.version = 2
+    assert versions.of("s", 6) == 2 and vault.asked == 3  # another connection committed
+    vault.version = 3
+    vault.inserted += 1
+    assert versions.of("s", 6) == 3 and vault.asked == 4  # this process inserted
+
+
+def test_known_versions_without_a_stamp_or_an_insert_count_always_ask() -> None:
+    from siloos.membrane.memo import KnownVersions
+
+    for vault, stamp in ((CountingVault(), None), (CountingVault(inserted=None), 1),
+                         (CountingVault(inserted="x"), 1)):
+        versions = KnownVersions(vault)
+        versions.of("s", stamp)
+        versions.of("s", stamp)
+        assert vault.asked == 2
+
+
+def test_a_version_read_while_the_vault_inserts_is_not_kept() -> None:
+    from siloos.membrane.memo import KnownVersions
+
+    class InsertingVault(CountingVault):
+        def known_version(self, scope: str) -> int:
+            self.inserted += 1  # another thread of this process minted meanwhile
+            return super().known_version(scope)
+
+    vault = InsertingVault()
+    versions = KnownVersions(vault)
+    versions.of("s", 1)
+    versions.of("s", 1)
+    assert vault.asked == 2
+
+
+def test_the_store_sees_another_connections_commit_at_its_next_look(hop) -> None:
+    store = hop.store
+    store.hop_gate(hop.task_id, 1, hop.task_jti, hop.base_jti)
+    before = store.changes_seen()
+    store.hop_gate(hop.task_id, 1, hop.task_jti, hop.base_jti)
+    assert store.changes_seen() == before  # nothing committed elsewhere
+    hop.vault.tokenize("new.value@example.com", "email", hop.scope)  # the vault's connection
+    assert hop.vault.inserted >= 1
+    store.hop_gate(hop.task_id, 1, hop.task_jti, hop.base_jti)
+    assert store.changes_seen() != before

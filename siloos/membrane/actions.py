@@ -14,7 +14,7 @@ from typing import Any
 
 from siloos.exits import ExitContext, ExitRefused, ExitServices, NotInScope, idempotency_key
 from siloos.membrane.checks import PASS, Verdict, refuse
-from siloos.membrane.memo import TokenizedResults
+from siloos.membrane.memo import KnownVersions, TokenizedResults
 from siloos.membrane.ports import JournalPort, StatePort, TokenizerPort, VaultPort
 from siloos.membrane.session import Exchange, HopCounters
 from siloos.privacy.tokens import is_token, token_pattern
@@ -232,13 +232,15 @@ class TokenizeResult:
     name = "tokenize_result"
 
     def __init__(self, tokenizer: TokenizerPort, *, by_schema: bool = True,
-                 mint: bool = True, remember: bool = False) -> None:
+                 mint: bool = True, remember: bool = False,
+                 versions: KnownVersions | None = None) -> None:
         self.tokenizer = tokenizer
         self.by_schema = by_schema
         # Exit results come from the system of record and may mint; a model's reply is
         # produced text, shown as tokens but never minted into hydratable vault rows.
         self.mint = mint
         self.memo = TokenizedResults() if remember else None
+        self.versions = versions if versions is not None else KnownVersions(tokenizer.vault)
 
     def verify(self, ex: Exchange) -> Verdict:
         if ex.notes.get("replayed"):
@@ -258,15 +260,16 @@ class TokenizeResult:
         key = self.memo.key(ex.result) if self.memo is not None else None
         if key is None:
             return self._tokenize(ex.result, ex, scope)
-        vault = self.tokenizer.vault
-        stamp = self._stamp(ex, vault.known_version(scope))
+        versions = self.versions
+        stamp = self._stamp(ex, versions.of(scope, ex.state_stamp))
         answer = self.memo.get(key, stamp)  # type: ignore[union-attr]
         if answer is not None:
             ex.known_version = stamp[2]
             return answer
         answer = self._tokenize(ex.result, ex, scope)
-        # The stamp after tokenizing: what this answer was made with (it may have minted).
-        ex.known_version = vault.known_version(scope)
+        # The stamp after tokenizing: what this answer was made with (it may have minted;
+        # a mint moves the vault's insert count, so this asks the vault again).
+        ex.known_version = versions.of(scope, ex.state_stamp)
         self.memo.put(key, self._stamp(ex, ex.known_version), answer)  # type: ignore[union-attr]
         return answer
 

@@ -186,6 +186,7 @@ class TaskActive:
         except Exception:  # cannot tell: refuse rather than guess
             return refuse(409, "task state unavailable")
         if failed is None:
+            ex.state_stamp = self.store.changes_seen()
             return PASS
         return _GATE_REFUSALS.get(failed, _UNKNOWN_GATE)
 

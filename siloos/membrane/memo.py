@@ -107,3 +107,37 @@ class TokenizedResults:
             self._answers.clear()
         self._answers[key] = (stamp, answer)
 
+
+class KnownVersions:
+    """`vault.known_version(scope)`, asked again only when state.db may have changed.
+
+    Every request's first checks look at the store's freshness (`TaskActive`: the store's
+    `hop_gate`, one `PRAGMA data_version`), and the request carries what that look saw
+    (`Exchange.state_stamp`, from `StatePort.changes_seen`). The vault's tables live in the
+    same file: if no other connection or process committed since the previous request's
+    look, and this process's vault inserted nothing (`Vault.inserted`), no scope gained a
+    known value, so the fingerprint read then still holds. Any change of either asks the
+    vault again. A request without a stamp, or a vault without an insert counter, always
+    asks (fail safe: a stale version could let a remembered answer outlive a new value).
+    """
+
+    def __init__(self, vault: VaultPort) -> None:
+        self.vault = vault
+        self._key: tuple[int, int] | None = None
+        self._versions: dict[str, Any] = {}
+
+    def of(self, scope: str, stamp: int | None) -> Any:
+        inserted = getattr(self.vault, "inserted", None)
+        if stamp is None or not isinstance(inserted, int):
+            return self.vault.known_version(scope)
+        key = (stamp, inserted)
+        if key != self._key:
+            self._versions.clear()
+            self._key = key
+        version = self._versions.get(scope)
+        if version is None:
+            version = self._versions[scope] = self.vault.known_version(scope)
+            if self._key != (stamp, getattr(self.vault, "inserted", None)):
+                self._versions.clear()  # the vault inserted while being asked: not kept
+        return version
+

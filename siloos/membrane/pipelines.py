@@ -15,7 +15,7 @@ from typing import Any
 
 from siloos.exits import ExitServices
 from siloos.membrane import actions, checks, ops
-from siloos.membrane.memo import RememberedResolver
+from siloos.membrane.memo import KnownVersions, RememberedResolver
 from siloos.membrane.ports import JournalPort, KeyVerifierPort, StatePort, TokenizerPort
 from siloos.membrane.session import Exchange, HopCounters
 
@@ -44,6 +44,7 @@ class Wiring:
 def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
     """op name → its pipeline."""
     vault = RememberedResolver(w.tokenizer.vault)
+    versions = KnownVersions(w.tokenizer.vault)
     gate = [checks.KeysVerified(w.verifier), checks.BaseKeyPinned(), checks.AgentsMatch(),
             checks.TaskActive(w.store, w.is_finished)]
     token_checks = [checks.NoNearMissTokens(), checks.TokensInScope(vault),
@@ -63,7 +64,7 @@ def build_pipelines(w: Wiring) -> dict[str, checks.Pipeline]:
             *token_checks,
             actions.ReplayRecorded(w.counters, w.journal),
             actions.Execute(w.services, w.tokenizer),
-            actions.TokenizeResult(w.tokenizer, remember=True),
+            actions.TokenizeResult(w.tokenizer, remember=True, versions=versions),
             actions.RecordResult(w.journal, w.audit_row),
         ]),
         "llm": checks.Pipeline([

@@ -43,6 +43,10 @@ class StatePort(Protocol):
         hop's end committed by any connection or process by the next call."""
         ...
 
+    def changes_seen(self) -> int:
+        """Moves whenever the last freshness look (`hop_gate`) found state.db changed."""
+        ...
+
     def record_exit_result(self, idempotency_key: str, *, task_id: str, hop: int, seq: int,
                            tool: str, result: Any, audit: Any = None) -> Any:
         """Record a result; with `audit` (a `siloos.store.AuditRecord`), that row too, in

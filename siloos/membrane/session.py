@@ -94,6 +94,9 @@ class Exchange:
     result_json: Any = None
     #: The result's text as recorded in the store: the reply is built from it, unencoded.
     reply_json: str | None = None
+    #: What the store's freshness look for this request saw (`StatePort.changes_seen`,
+    #: set by `TaskActive`); None until then.
+    state_stamp: int | None = None
     #: The scope's `known_version` as of after the result was tokenized (None: not read),
     #: so the audit row's scan of the same request need not ask the vault again.
     known_version: Any = None

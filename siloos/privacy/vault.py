@@ -113,6 +113,9 @@ class Vault:
         # `_versions_top` (rows are only ever added, each above the highest).
         self._versions: dict[str, tuple[int, int]] = {}
         self._versions_top: int | None = None
+        #: Bumped by every insert into `vault_entries` made through this object, before it
+        #: returns (committed or not), so a caller can tell this process added a value.
+        self.inserted = 0
         with self._lock:
             was = conn.in_transaction
             # executescript would COMMIT a caller's open transaction: one statement at a time.
@@ -177,11 +180,13 @@ class Vault:
             return tokens
         with self._lock:
             was = self._conn.in_transaction
+            self.inserted += 1  # before: even a failed insert may have added rows
             self._conn.executemany(
                 "INSERT OR IGNORE INTO vault_entries(token, scope, kind, nonce, ciphertext,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 list(fresh.values()),
             )
+            self.inserted += 1
             self._commit_if_ours(was)
             stored: dict[str, str] = {}
             batch = list(fresh)

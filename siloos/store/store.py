@@ -274,6 +274,14 @@ class StateStore:
             "AND hops.ended_at IS NULL AND tasks.state NOT IN ('done', 'failed', 'aborted')",
             (task_id, hop))
 
+    def changes_seen(self) -> int:
+        """A number that moves whenever this store's last freshness look (every
+        `hop_gate`, `is_revoked`, `hop_active`) found state.db changed by another
+        connection or process, or by a state change of its own. Unchanged between two
+        looks means nothing was committed elsewhere in between: the vault's tables, on the
+        same file, did not change either (see `siloos.membrane.memo.KnownVersions`)."""
+        return self._reads.changes
+
     def hop_gate(self, task_id: str, hop: int, task_jti: str, base_jti: str) -> str | None:
         """The membrane's per-request state check in one look: None when the hop may act,
         else the first that fails of "task_key_revoked", "base_key_revoked", "hop_inactive".
