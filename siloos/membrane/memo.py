@@ -73,8 +73,11 @@ class TokenizedResults:
     — (scope, how it was tokenized, the scope's `known_version` read after tokenizing,
     the detector) — and given back only while the stamp is the same: any value added to
     the scope, by this process or another, changes `known_version` and ends every answer
-    made before. Rows the first run minted are still in the vault (rows are never deleted),
-    so nothing needs minting again. Only small results of exact JSON types are kept.
+    made before. An answer is kept only if that version is the one its miss was asked
+    under (`get`), i.e. nothing was added to the scope while it was made: a version read
+    after tokenizing could count a value the tokenizer never saw. So a result that mints
+    is kept from its second run on (rows are never deleted: nothing needs minting again).
+    Only small results of exact JSON types are kept.
 
     Answers are handed out as they are, not copied: nothing after tokenizing changes a
     result (it is masked into a new value if anything must change, then only encoded).
@@ -84,6 +87,8 @@ class TokenizedResults:
         self.size = size
         self.max_text = max_text
         self._answers: dict[str, tuple[Hashable, Any]] = {}
+        #: key -> the stamp its last miss was asked under (what `put` must see again).
+        self._asked: dict[str, Hashable] = {}
 
     def key(self, value: Any) -> str | None:
         """The exact key of `value`, or None when it is not worth (or safe) remembering."""
@@ -96,13 +101,26 @@ class TokenizedResults:
         return text if len(text) <= self.max_text else None
 
     def get(self, key: str, stamp: Hashable) -> Any:
-        """The remembered answer for `key` made under `stamp`, else None."""
+        """The remembered answer for `key` made under `stamp`, else None (and `stamp` is
+        noted as the one the answer about to be made for `key` starts from)."""
         found = self._answers.get(key)
         if found is None or found[0] != stamp:
+            if len(self._asked) >= self.size:
+                self._asked.clear()
+            self._asked[key] = stamp
             return None
         return found[1]
 
     def put(self, key: str, stamp: Hashable, answer: Any) -> None:
+        """Keep `answer` under `stamp`, the version read after it was made; unless `get`
+        was last asked for `key` under another stamp. The stamp after tokenizing may count
+        a value added while the tokenizer worked (another connection or thread committed
+        as this one minted, say), which the answer may not hold: kept under that stamp it
+        would be given out until the scope changed again. Kept only when the version did
+        not move while it was made; else the next request tokenizes again."""
+        if self._asked.pop(key, stamp) != stamp:
+            self._answers.pop(key, None)
+            return
         if len(self._answers) >= self.size:
             self._answers.clear()
         self._answers[key] = (stamp, answer)

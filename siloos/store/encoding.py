@@ -50,27 +50,69 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 # orjson writes the common case several times faster (every membrane request encodes a few
-# values). It is asked only for what it encodes exactly as we mean it: builtin types (any
-# subclass, dataclass or datetime goes to `_not_plain`, which refuses), no integer beyond
-# 64 bits (it refuses those), no NaN or infinity (it would write them as null, so any text
-# holding "null" is left to the standard encoder, which refuses them). Everything else
-# falls back to the standard encoder, which decides as it always did. Its floats are
-# spelled the shortest way (1e16, not 1e+16): the same number either way.
+# values). It is asked only for what it encodes exactly as we mean it: values made of exact
+# builtin JSON types (str-keyed dicts, lists, tuples, str, int, bool, None, finite floats),
+# which `_exact` checks first. orjson would also write, without calling `default`, what the
+# standard encoder refuses: enums (as their value, which the tokenizer never saw as a
+# string), UUIDs and `orjson.Fragment` (raw text), and NaN or infinity (as null). The
+# passthrough options and `_not_plain` are a second line for the subclasses, dataclasses
+# and datetimes `_exact` already turns away. No integer beyond 64 bits (orjson refuses
+# those). Everything else falls back to the standard encoder, which decides as it always
+# did. Its floats are spelled the shortest way (1e16, not 1e+16): the same number either way.
 _FAST_OPTIONS = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
                  | orjson.OPT_PASSTHROUGH_DATETIME)
 _FAST_CANONICAL = _FAST_OPTIONS | orjson.OPT_SORT_KEYS
+#: Deeper than this is left to the standard encoder (orjson's own limit is 255 levels);
+#: it also ends the walk of a value that contains itself.
+_FAST_DEPTH = 64
 
 
 def _not_plain(value: Any) -> Any:
     raise TypeError("left to the standard encoder")
 
 
-def _fast(value: Any, options: int, *, floats: bool = True) -> str | None:
+def _exact(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is made only of exact JSON types with finite floats."""
+    kind = type(value)
+    if kind is dict:
+        if depth >= _FAST_DEPTH:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            sort = type(item)
+            if sort is str or sort is int or sort is bool or item is None:
+                continue
+            if sort is float:
+                if item - item != 0.0:  # NaN or infinity
+                    return False
+            elif not _exact(item, depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        if depth >= _FAST_DEPTH:
+            return False
+        for item in value:
+            sort = type(item)
+            if sort is str or sort is int or sort is bool or item is None:
+                continue
+            if sort is float:
+                if item - item != 0.0:
+                    return False
+            elif not _exact(item, depth + 1):
+                return False
+        return True
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    return kind is float and value - value == 0.0
+
+
+def _fast(value: Any, options: int) -> str | None:
+    if not _exact(value):
+        return None
     try:
         data = orjson.dumps(value, default=_not_plain, option=options)
-    except TypeError:  # orjson.JSONEncodeError is one
-        return None
-    if floats and b"null" in data:
+    except TypeError:  # orjson.JSONEncodeError is one: an integer beyond 64 bits, a surrogate
         return None
     return data.decode()
 
@@ -82,9 +124,10 @@ def dumps(value: Any) -> str:
 
 
 def compact(value: Any, *, floats: bool = True) -> str:
-    """Compact JSON in the value's own key order: no NaN, UTF-8 kept as is. `floats=False`
-    promises the value holds no float at all (so a null in it cannot be a NaN)."""
-    text = _fast(value, _FAST_OPTIONS, floats=floats)
+    """Compact JSON in the value's own key order: no NaN, UTF-8 kept as is. (`floats` is
+    no longer needed: NaN and infinity are found by type, whatever the caller promises.)"""
+    del floats
+    text = _fast(value, _FAST_OPTIONS)
     return text if text is not None else _COMPACT.encode(value)
 
 

@@ -39,19 +39,29 @@ class ReadCache:
         self._conn = conn
         self._stamp: tuple[int, int] | None = None
         self._entries: dict[Hashable, Any] = {}
-        #: How many looks found the database changed since the look before (by another
-        #: connection's commit or the store's own state change): a cheap "did anything
-        #: change?" for callers that look right after `refresh`.
-        self.changes = 0
+        self._changes = 0
 
     def refresh(self, generation: int) -> None:
         """Check the stamp; forget everything if anything was committed since."""
         stamp = (self._conn.execute("PRAGMA data_version").fetchone()[0], generation)
         if stamp != self._stamp:
-            self.changes += 1
+            self._changes += 1
         if stamp != self._stamp or len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
             self._stamp = stamp
+
+    @property
+    def changes(self) -> int:
+        """How many looks found the database changed since the look before (by another
+        connection's commit or the store's own state change): a cheap "did anything
+        change?" for callers that look right after `refresh`.
+
+        Asked while the connection is inside a transaction, it moves every time: the
+        store makes no look then (`refresh` is skipped), so commits made elsewhere since
+        the last look would go unseen, and an unchanged number would vouch for them."""
+        if self._conn.in_transaction:
+            self._changes += 1
+        return self._changes
 
     def get(self, key: Hashable) -> Any:
         """The remembered answer, or `MISSING`."""
