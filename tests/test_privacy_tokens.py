@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from siloos.privacy import tokens
 from siloos.privacy.tokens import (
@@ -126,3 +128,24 @@ def test_a_registered_type_is_seen_by_the_vault_and_the_membrane_alike(tmp_path)
     token = vault.tokenize("ACCT-99", "acctno", scope)
     assert vault.resolve(token, scope) == "ACCT-99"
     assert substitute(f"see {token}", {token: "ACCT-99"}) == "see ACCT-99"
+
+
+def _near_misses_without_the_whole_token_shortcut(text: str) -> set[str]:
+    """find_near_misses as it was before whole tokens were skipped (the reference)."""
+    pattern = tokens.token_pattern()
+    found: set[str] = set()
+    if "tk" not in text.lower():
+        return found
+    for match in tokens._NEAR_MISS_RE.finditer(text):
+        exact = pattern.match(text, match.start())
+        if exact is None or exact.end() < match.end():
+            found.add(match.group(0))
+    return found
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(["email", "ord", "cust", "EMAIL", "tk", "TK", "_", "-", ".",
+                                 " ", ":", "abc", "0", "9z", "x" * 12, "a1b2c3d4e5f6",
+                                 "tkq", "_tk_"]), max_size=12).map("".join))
+def test_skipping_whole_tokens_finds_the_same_near_misses(text: str) -> None:
+    assert tokens.find_near_misses(text) == _near_misses_without_the_whole_token_shortcut(text)

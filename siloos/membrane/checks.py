@@ -311,7 +311,8 @@ class ArgsMatchSchema:
     name = "args_match_schema"
 
     def __init__(self, args_of: Callable[[Exchange], dict[str, Any]] | None = None) -> None:
-        self.args_of = args_of or (lambda ex: ex.request.args)
+        # Read, not copied: `verify` copies what it keeps into `ex.args`.
+        self.args_of = args_of or (lambda ex: ex.request.fields.get("args") or {})
         #: exit name -> (its spec, that spec's parameter names): read once per exit.
         self._names: dict[str, tuple[Any, frozenset[str]]] = {}
 

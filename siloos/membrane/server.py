@@ -181,7 +181,8 @@ class Membrane:
         req: Request = ex.request
         detail: dict[str, Any] = {"id": req.id, "step": step}
         if req.op == "call":
-            detail["args"] = self._tokenized(req.args, ex.known_version)
+            # Read as sent (not copied): `_tokenized` builds a new value of its own.
+            detail["args"] = self._tokenized(req.fields.get("args") or {}, ex.known_version)
         elif req.op == "llm":
             detail["messages"] = len(req.fields.get("messages") or [])
         if ex.call_seq is not None:

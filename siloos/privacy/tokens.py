@@ -125,6 +125,10 @@ def find_near_misses(obj: Any) -> set[str]:
         lowered = text.lower()
         if "tk" not in lowered:
             continue
+        if pattern.fullmatch(text) is not None:
+            # A whole token holds no near-miss: its only separators are the two around
+            # `tk`, so the only token-shaped run in it starts at 0 and is the token itself.
+            continue
         for match in _NEAR_MISS_RE.finditer(text):
             candidate = match.group(0)
             # A real token may be followed by more text; it is only a miss if the exact
