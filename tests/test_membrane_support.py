@@ -214,3 +214,14 @@ def lines(sock: Any, count: int) -> Iterator[dict[str, Any]]:
         raw = reader.readline()
         assert raw, "membrane closed the connection"
         yield json.loads(raw)
+
+
+def hop_with_exit(root: Path, spec: Any) -> Hop:
+    """`make_hop` whose membrane also knows the exit `spec` (granted with no constraints)."""
+    h = make_hop(root, caps={**CAPS, spec.name: {}})
+    h.membrane.close_journal()  # one live membrane per hop
+    h.membrane = Membrane(h.membrane.session, verifier=h.verifier,
+                          registry=Registry([*test_registry(), spec]), store=h.store,
+                          tokenizer=h.tokenizer, services=h.services)
+    return h
+

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from test_journal_support import task_in
 
 from siloos.privacy import tokens
 from siloos.privacy.guard import PlaintextGuard
@@ -28,12 +29,6 @@ def store(tmp_path: Path) -> StateStore:
     s = StateStore.open(tmp_path / ".silo" / "state.db")
     yield s
     s.close()
-
-
-def task_in(store: StateStore) -> str:
-    task_id = store.create_task(agent="a", state="running")
-    store.start_hop(task_id, 1, "a", "jti-1")
-    return task_id
 
 
 def reasons(path: Path, task_id: str) -> list[str]:

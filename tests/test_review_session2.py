@@ -20,11 +20,10 @@ from typing import Any
 
 import orjson
 import pytest
-from test_membrane_support import CAPS, Hop, make_hop, test_registry
+from test_membrane_support import Hop, hop_with_exit
 
-from siloos.exits import ExitContext, Registry, exit
+from siloos.exits import ExitContext, exit
 from siloos.membrane.memo import TokenizedResults
-from siloos.membrane.server import Membrane
 from siloos.privacy.vault import Vault
 from siloos.store.encoding import _CANONICAL, _COMPACT, compact, dumps
 
@@ -39,11 +38,7 @@ def say(ctx: ExitContext, text: str) -> dict[str, Any]:
 
 @pytest.fixture
 def hop(tmp_path) -> Hop:
-    h = make_hop(tmp_path, caps={**CAPS, "review.say": {}})
-    registry = Registry([*test_registry(), say.__silo_exit__])
-    h.membrane.close_journal()  # one live membrane per hop
-    h.membrane = Membrane(h.membrane.session, verifier=h.verifier, registry=registry,
-                          store=h.store, tokenizer=h.tokenizer, services=h.services)
+    h = hop_with_exit(tmp_path, say.__silo_exit__)
     yield h
     h.store.close()
     h.backoffice.close()

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_journal_support import task_in
 from test_membrane_support import Hop, make_hop, served
 
 from siloos.cli.doctor import journal_check
@@ -44,12 +45,6 @@ def store(tmp_path: Path) -> StateStore:
     s = StateStore.open(tmp_path / ".silo" / "state.db")
     yield s
     s.close()
-
-
-def task_in(store: StateStore) -> str:
-    task_id = store.create_task(agent="a", state="running")
-    store.start_hop(task_id, 1, "a", "jti-1")
-    return task_id
 
 
 def audit_rows(path: Path, task_id: str) -> list[tuple]:
