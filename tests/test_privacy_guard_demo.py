@@ -16,7 +16,7 @@ import pytest
 
 import siloos.router.runtime as runtime
 from siloos.cli.demo import run_demo
-from siloos.privacy.guard import GuardVerdict, PlaintextGuard
+from siloos.privacy.guard import GuardVerdict, PlaintextGuard, StoreHook
 from siloos.privacy.vault import Vault
 from siloos.store import StateStore
 from siloos.workspace import Workspace
@@ -147,16 +147,29 @@ def test_a_canary_planted_in_any_stored_text_is_refused(kind: str,
 
 
 class _CountingGuard(PlaintextGuard):
-    """The real guard, remembering every verdict it gave (to show it ran, and said no)."""
+    """The real guard, remembering every verdict it gave (to show it ran, and said no),
+    and how many texts its store hook was handed (a text it already found clean is
+    answered by the hook from memory, without a new verdict)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.verdicts: list[GuardVerdict] = []
+        self.hooked = 0
 
     def verify(self, text: str) -> GuardVerdict:
         verdict = super().verify(text)
         self.verdicts.append(verdict)
         return verdict
+
+    def store_hook(self) -> StoreHook:
+        guard = self
+
+        class Counting(StoreHook):
+            def __call__(self, text: str) -> None:
+                guard.hooked += 1
+                super().__call__(text)
+
+        return Counting(self)
 
 
 def test_a_guarded_demo_run_goes_through_without_a_refusal(
@@ -174,7 +187,10 @@ def test_a_guarded_demo_run_goes_through_without_a_refusal(
     assert len(made) == 2  # one runtime: the store's guard first, then the LLM log's
     store_guard, log_guard = made
 
-    assert len(store_guard.verdicts) > 100 and len(log_guard.verdicts) > 5
+    # Every text the store wrote went through the hook; most of them were new to it.
+    assert store_guard.hooked > 100 and len(store_guard.verdicts) > 20, (
+        store_guard.hooked, len(store_guard.verdicts))
+    assert len(log_guard.verdicts) > 5
     assert [v.reason for v in store_guard.verdicts + log_guard.verdicts if not v.ok] == []
     root = tmp_path / "workspace"
     dropped = [text for where, text in stored_texts(root)

@@ -195,12 +195,20 @@ class PlaintextGuard:
         """Whether `value`, a plain JSON value (exact dict with str keys, list, str, int,
         float, bool, None), holds no personal data in any piece. False when anything is
         found, and also when the value is not plain (its JSON text must then decide)."""
-        kinds_in = self._kinds_in
         memory = self._remembered()
+        remembered = memory.kinds
         try:
-            return not any(kinds_in(piece, memory) for piece in _plain_value_pieces(value))
+            for piece in _plain_value_pieces(value):
+                # The remembered answer inline (every request checks a few values, piece
+                # by piece, and nearly every piece has been seen before).
+                found = remembered.get(piece)
+                if found is None:
+                    found = self._kinds_in(piece, memory)
+                if found:
+                    return False
         except _NotPlain:
             return False
+        return True
 
     def _all_clean(self, text: str, memory: _Memory) -> bool:
         """Whether no piece of `text` holds anything (the common answer, found without
@@ -272,6 +280,10 @@ class StoreHook:
         self.guard = guard
 
     def __call__(self, text: str) -> None:
+        # The common answer first: a text already found clean under the current token
+        # pattern and detector (what `verify` would answer from the same memory).
+        if type(text) is str and text in self.guard._remembered().clean:
+            return
         self.guard.store_check(text)
 
     def check_json(self, value: Any, text: str) -> None:
