@@ -278,11 +278,14 @@ class StoreHook:
 
     def __init__(self, guard: PlaintextGuard) -> None:
         self.guard = guard
+        # A guard whose `verify` is its own policy answers only through it.
+        self._memory_answers = type(guard).verify is PlaintextGuard.verify
 
     def __call__(self, text: str) -> None:
         # The common answer first: a text already found clean under the current token
         # pattern and detector (what `verify` would answer from the same memory).
-        if type(text) is str and text in self.guard._remembered().clean:
+        if (self._memory_answers and type(text) is str
+                and text in self.guard._remembered().clean):
             return
         self.guard.store_check(text)
 
