@@ -18,7 +18,7 @@ from siloos.membrane.memo import KnownVersions, TokenizedResults
 from siloos.membrane.ports import JournalPort, StatePort, TokenizerPort, VaultPort
 from siloos.membrane.session import Exchange, HopCounters
 from siloos.privacy.tokens import is_token, token_pattern
-from siloos.store.encoding import canonical
+from siloos.store.encoding import CanonicalJson, canonical
 
 
 class _NoValue:
@@ -225,8 +225,9 @@ class TokenizeResult:
 
     The tokenized result is encoded once, canonically (`ex.result_json`): that is the
     check that it can be sent at all, and the text that is recorded and replied. With
-    `remember`, small results are kept tokenized for as long as the scope's known values
-    stay the same (`TokenizedResults`); the masking is still done for every request.
+    `remember`, small results are kept tokenized, with that text, for as long as the
+    scope's known values stay the same (`TokenizedResults`); the masking is still done for
+    every request, and a result it changes is encoded again.
     """
 
     name = "tokenize_result"
@@ -246,27 +247,30 @@ class TokenizeResult:
         if ex.notes.get("replayed"):
             return PASS
         try:
-            result = _mask_known(self._tokenized(ex), ex.resolved)
+            tokenized = self._tokenized(ex)
+            result = _mask_known(tokenized.value, ex.resolved)
             # Serializable or refused: checked once, on the tokenized value that is sent.
-            ex.result_json = canonical(result)
+            # Unmasked, it is the value whose text was made with it (never changed since).
+            ex.result_json = tokenized if result is tokenized.value else canonical(result)
         except Exception as err:  # an untokenizable result is never sent
             ex.notes["exit_error"] = f"result not tokenizable: {type(err).__name__}"
             return refuse(500, f"{ex.tool}: exit failed")
         ex.result = result
         return PASS
 
-    def _tokenized(self, ex: Exchange) -> Any:
+    def _tokenized(self, ex: Exchange) -> CanonicalJson:
+        """The tokenized result with its canonical text (remembered with it, when kept)."""
         scope = ex.session.scope
         key = self.memo.key(ex.result) if self.memo is not None else None
         if key is None:
-            return self._tokenize(ex.result, ex, scope)
+            return canonical(self._tokenize(ex.result, ex, scope))
         versions = self.versions
         stamp = self._stamp(ex, versions.of(scope, ex.state_stamp))
         answer = self.memo.get(key, stamp)  # type: ignore[union-attr]
         if answer is not None:
             ex.known_version = stamp[2]
             return answer
-        answer = self._tokenize(ex.result, ex, scope)
+        answer = canonical(self._tokenize(ex.result, ex, scope))
         # The stamp after tokenizing: what this answer was made with (it may have minted;
         # a mint moves the vault's insert count, so this asks the vault again).
         ex.known_version = versions.of(scope, ex.state_stamp)

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+import orjson
+
 from siloos.membrane.ports import VaultPort
-from siloos.store.encoding import compact
 
 #: Resolutions kept per membrane before the memory is simply emptied.
 MAX_REMEMBERED = 1024
@@ -45,22 +46,31 @@ class RememberedResolver:
 MAX_RESULTS = 256
 MAX_RESULT_TEXT = 4096
 
-_PLAIN_LEAVES = (str, int, float, bool, type(None))
+_PLAIN_LEAVES = (str, int, bool, type(None))
 
 
 def _plain(value: Any, depth: int = 0) -> bool:
     """Whether `value` is made only of exact JSON types (str-keyed dicts, lists, str, int,
-    float, bool, None), so that its JSON text names it exactly: no tuple that would read
-    as a list, no int key that would read as a string, no str or int subclass."""
+    finite float, bool, None), so that its JSON text names it exactly: no tuple that would
+    read as a list, no int key that would read as a string, no str or int subclass, no NaN
+    or infinity (which orjson would write as null, the text of None)."""
     kind = type(value)
     if kind in _PLAIN_LEAVES:
         return True
+    if kind is float:
+        return value - value == 0.0
     if depth > 32:
         return False
     if kind is dict:
-        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str or not _plain(item, depth + 1):
+                return False
+        return True
     if kind is list:
-        return all(_plain(v, depth + 1) for v in value)
+        for item in value:
+            if not _plain(item, depth + 1):
+                return False
+        return True
     return False
 
 
@@ -95,8 +105,9 @@ class TokenizedResults:
         if not _plain(value):
             return None
         try:
-            text = compact(value)
-        except (TypeError, ValueError):  # NaN and friends: not JSON, not remembered
+            # Exact types only (above): orjson writes them as `compact` would.
+            text = orjson.dumps(value).decode()
+        except TypeError:  # an integer beyond 64 bits, a lone surrogate: not remembered
             return None
         return text if len(text) <= self.max_text else None
 
