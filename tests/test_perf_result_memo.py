@@ -251,3 +251,50 @@ def test_the_store_sees_another_connections_commit_at_its_next_look(hop) -> None
     assert hop.vault.inserted >= 1
     store.hop_gate(hop.task_id, 1, hop.task_jti, hop.base_jti)
     assert store.changes_seen() != before
+
+
+class _EchoTokenizer:
+    """A tokenizer that finds nothing (so masking is the only thing that can change a
+    result), over a vault whose known values never change."""
+
+    detector = None
+
+    def __init__(self) -> None:
+        self.vault = SimpleNamespace(known_version=lambda scope: (1, 1), inserted=0)
+        self.runs = 0
+
+    def tokenize_any(self, value: Any, scope: str, mint: bool = True) -> Any:
+        self.runs += 1
+        return value
+
+
+def _tokenize_step_exchange(resolved: dict[str, str]) -> Any:
+    spec = SimpleNamespace(pii={})
+    return SimpleNamespace(notes={}, session=SimpleNamespace(scope="s"), tool="t.echo",
+                           spec=spec, state_stamp=7, resolved=resolved, known_version=None,
+                           result={"said": "ring Quimby Starlark"}, result_json=None)
+
+
+def test_a_remembered_answer_masked_again_is_encoded_from_what_was_masked() -> None:
+    from siloos.membrane.actions import TokenizeResult
+    from siloos.store.encoding import dumps
+
+    tokenizer = _EchoTokenizer()
+    step = TokenizeResult(tokenizer, remember=True)
+    plain = _tokenize_step_exchange({})
+    assert step.verify(plain) is checks.PASS
+    assert step.verify(_tokenize_step_exchange({})) is checks.PASS
+    assert tokenizer.runs == 1  # the second answer came from memory
+    # The same result, but this request resolved a token to a value the result holds:
+    # the answer from memory is masked, and the text sent is the masked value's.
+    token = "name_tk_0123456789abcdef"
+    masked = _tokenize_step_exchange({token: "Quimby Starlark"})
+    assert step.verify(masked) is checks.PASS
+    assert tokenizer.runs == 1
+    assert masked.result == {"said": f"ring {token}"}
+    assert masked.result_json.text == dumps(masked.result)
+    assert "Quimby" not in masked.result_json.text
+    # ...and the remembered answer itself was not changed by the masking.
+    again = _tokenize_step_exchange({})
+    assert step.verify(again) is checks.PASS
+    assert again.result_json.text == dumps({"said": "ring Quimby Starlark"})
