@@ -10,6 +10,7 @@ import pytest
 from test_membrane_support import AGENT, CAPS, CUSTOMER, LIMITS, Hop, make_hop
 
 from siloos.keys.mint import mint_task_key
+from siloos.membrane import checks
 from siloos.membrane.checks import EmptyPipeline, Pipeline
 
 
@@ -302,6 +303,34 @@ def test_llm_without_provider_is_404(hop):
 def test_empty_pipeline_is_refused():
     with pytest.raises(EmptyPipeline):
         Pipeline([])
+
+
+class _Says:
+    """A step that answers whatever it was given, and counts how often it was asked."""
+
+    def __init__(self, name: str, answer: object) -> None:
+        self.name, self.answer, self.asked = name, answer, 0
+
+    def verify(self, ex: object) -> object:
+        self.asked += 1
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", [None, True, 0, "ok", checks.Refusal])
+def test_a_step_answering_neither_pass_nor_a_refusal_refuses(answer):
+    after = _Says("after", checks.PASS)
+    verdict, step = Pipeline([_Says("first", checks.PASS), _Says("odd", answer), after]).run(
+        None)  # type: ignore[arg-type]
+    assert isinstance(verdict, checks.Refusal) and verdict.code == 500
+    assert step == "odd" and after.asked == 0
+
+
+def test_a_refusal_stops_the_pipeline_and_pass_goes_through():
+    no = checks.refuse(403, "no")
+    after = _Says("after", checks.PASS)
+    assert Pipeline([_Says("a", checks.PASS), _Says("b", no), after]).run(None) == (no, "b")
+    assert after.asked == 0
+    assert Pipeline([_Says("a", checks.PASS), after]).run(None) == (checks.PASS, "after")
 
 
 def test_expired_task_key_is_401(hop):

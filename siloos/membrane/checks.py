@@ -46,6 +46,10 @@ def refuse(code: int, reason: str, error_type: str | None = None) -> Refusal:
     return Refusal(code, error_type or DEFAULT_TYPES.get(code, "forbidden"), reason)
 
 
+#: What a step that returned neither `PASS` nor a `Refusal` is taken to have said.
+_NO_VERDICT = Refusal(500, "internal_error", "a check gave no verdict")
+
+
 class Step(Protocol):
     """One named step of the pipeline."""
 
@@ -71,10 +75,14 @@ class Pipeline:
         return tuple(step.name for step in self.steps)
 
     def run(self, ex: Exchange) -> tuple[Verdict, str]:
-        """(verdict, name of the last step run)."""
+        """(verdict, name of the last step run). Only the `PASS` object passes: a step
+        that answers anything else but a `Refusal` (None, True, a bug's leftover) refuses
+        with 500, so a step can never allow by forgetting to say no."""
         for step in self.steps:
             verdict = step.verify(ex)
-            if isinstance(verdict, Refusal):
+            if verdict is not PASS:
+                if not isinstance(verdict, Refusal):
+                    verdict = _NO_VERDICT
                 return verdict, step.name
         return PASS, self.steps[-1].name
 

@@ -313,7 +313,8 @@ def encode_ok_json(request_id: RequestId, result_json: str) -> bytes:
 
     `result_json` must be one JSON value without a raw newline (true of any text
     `json.dumps` makes); UnicodeEncodeError (a ValueError) if it cannot be UTF-8."""
-    head = _OK_ENCODER.encode(request_id)
+    # An int id (what the SDK sends) is its own JSON text; anything else is encoded.
+    head = str(request_id) if type(request_id) is int else _OK_ENCODER.encode(request_id)
     return f'{{"id":{head},"ok":true,"result":{result_json}}}\n'.encode()
 
 
