@@ -298,30 +298,33 @@ class _NotPlain(Exception):
     """A value whose JSON text could read differently from the value itself."""
 
 
-def _plain_value_pieces(value: Any) -> Iterator[str]:
+def _plain_value_pieces(value: Any) -> list[str]:
     """The pieces `_bare_walk(json.loads(json.dumps(value)))` yields, from `value` itself.
     Only exact JSON types are walked (a tuple, a subclass or a non-str key may encode as
-    something else): `_NotPlain` otherwise."""
+    something else): `_NotPlain` otherwise. A list, not a generator: the values checked
+    here are row-sized, and every request has a few."""
+    pieces: list[str] = []
     stack = [value]
     limit = 10 ** (_SCANNED_INT_DIGITS - 1)
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind is str:
-            yield item
+            pieces.append(item)
         elif kind is dict:
             for key in item:
                 if type(key) is not str:
                     raise _NotPlain
-                yield key
+                pieces.append(key)
             stack.extend(item.values())
         elif kind is list:
             stack.extend(item)
         elif kind is int:
             if abs(item) >= limit:
-                yield str(item)
+                pieces.append(str(item))
         elif item is not None and kind is not bool and kind is not float:
             raise _NotPlain
+    return pieces
 
 
 def _bare_pieces(text: str) -> Iterator[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 DEFAULT_TOKEN_TYPES: tuple[str, ...] = (
@@ -90,20 +90,27 @@ def token_kind(token: str) -> str:
     return token.split("_tk_", 1)[0]
 
 
-def _strings(obj: Any) -> Iterator[str]:
-    """Every string in a JSON-like value, dict keys included (iteratively: no recursion limit)."""
+def _strings(obj: Any) -> list[str]:
+    """Every string in a JSON-like value, dict keys included (iteratively: no recursion
+    limit). A list, not a generator: the values walked here are request-sized, and the
+    membrane walks one on every call."""
+    found: list[str] = []
     stack = [obj]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            yield item
+            found.append(item)
         elif isinstance(item, dict):
             for key, value in item.items():
                 if isinstance(key, str):
-                    yield key
-                stack.append(value)
+                    found.append(key)
+                if isinstance(value, str):
+                    found.append(value)
+                else:
+                    stack.append(value)
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack.extend(item)
+    return found
 
 
 def find_tokens(obj: Any) -> set[str]:
