@@ -29,10 +29,12 @@ def test_cell_samples_are_read_from_the_last_line() -> None:
     assert _samples(_cell("noise\n" + _printed() + "\n"), 5, "x") == SAMPLES
 
 
-@pytest.mark.parametrize(("n", "rounds"), [(1, [1]), (3, [1, 1, 1]), (8, [1] * 8),
-                                           (2000, [250] * 8), (10, [2, 2, 1, 1, 1, 1, 1, 1])])
+@pytest.mark.parametrize(("n", "rounds"), [
+    (1, [1]), (24, [24]), (50, [25, 25]), (101, [26, 25, 25, 25]),
+    (2000, [63] * 16 + [62] * 16), (4000, [125] * 32)])
 def test_calls_are_split_into_rounds_that_sum_to_n(n: int, rounds: list[int]) -> None:
     assert _rounds(n) == rounds
+    assert sum(rounds) == n
 
 
 @pytest.mark.parametrize("result", [
