@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from siloos.privacy.tokens import is_token, token_kind
+from siloos.privacy.tokens import is_token
 
 #: Constraint rules an exit may declare: capability value compared with the call's argument.
 RULES = ("<=", ">=", "in", "==")
@@ -182,7 +182,8 @@ class ExitContext:
     @property
     def arg_kinds(self) -> dict[str, str]:
         """Argument name -> token type (`email`, `ord`...) for the arguments sent as tokens."""
-        return {name: token_kind(token) for name, token in self.arg_tokens.items()
+        # `token_kind` would check each token again: the type is what precedes "_tk_".
+        return {name: token.split("_tk_", 1)[0] for name, token in self.arg_tokens.items()
                 if is_token(token)}
 
     @property

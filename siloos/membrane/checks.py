@@ -268,8 +268,10 @@ class CapabilityGranted:
 
 def limit_for(ex: Exchange, budget: str) -> int:
     """The tighter of the base key's limit and the session's; the default if neither has one."""
-    found = [src[budget] for src in (ex.base.limits, ex.session.limits) if budget in src]
-    return min(found) if found else DEFAULT_LIMITS[budget]
+    base, own = ex.base.limits, ex.session.limits
+    if budget in base:
+        return min(base[budget], own[budget]) if budget in own else base[budget]
+    return own[budget] if budget in own else DEFAULT_LIMITS[budget]
 
 
 class WithinBudget:
