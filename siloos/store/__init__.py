@@ -17,8 +17,9 @@ from siloos.store.errors import (
     UnknownTask,
 )
 from siloos.store.ids import is_task_id, new_task_id
+from siloos.store.records import AuditRecord, StoredExitResult
 from siloos.store.schema import FINAL_STATES, TASK_STATES
-from siloos.store.store import HOP_END_STATUSES, AuditRecord, StateStore, StoredExitResult
+from siloos.store.store import HOP_END_STATUSES, StateStore
 
 __all__ = [
     "FINAL_STATES",

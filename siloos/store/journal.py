@@ -55,9 +55,10 @@ import orjson
 
 from siloos.store.encoding import CanonicalJson, loads, utc_now
 from siloos.store.errors import HopConflict, StoreError
+from siloos.store.records import AuditRecord, StoredExitResult, same_call_or_conflict
 
 if TYPE_CHECKING:
-    from siloos.store.store import AuditRecord, StateStore, StoredExitResult
+    from siloos.store.store import StateStore
 
 #: Pending rows that make the next append flush at once. Large enough that the flush
 #: (about a millisecond) lands on one request in a thousand (a cell issuing requests back
@@ -154,8 +155,6 @@ class HopJournal:
                            audit: AuditRecord | None = None) -> StoredExitResult:
         """`StateStore.record_exit_result`, journalled: the first result recorded under a
         key wins, and a key used for another call is a `HopConflict` (nothing written)."""
-        from siloos.store.store import StoredExitResult, same_call_or_conflict
-
         text = self.store._encoder.json("exit_calls.result", result)
         at = utc_now()
         audit_values = self.store._audit_values(audit, at) if audit is not None else None
@@ -268,8 +267,6 @@ class HopJournal:
 
     def _recorded_before(self) -> dict[str, StoredExitResult]:
         """Results an earlier run of this hop recorded (its keys are this hop's own)."""
-        from siloos.store.store import StoredExitResult
-
         prefix = f"{self.task_id}/{self.hop}/"
         rows = self.store._all(
             "SELECT * FROM exit_calls WHERE idempotency_key >= ? AND idempotency_key < ?",

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from siloos.store import shapes
 from siloos.store.encoding import CanonicalJson, Encoder, PlaintextGuard, loads, utc_now
@@ -41,6 +41,7 @@ from siloos.store.errors import HopConflict, StateDatabaseError, StoreError, Unk
 from siloos.store.ids import new_task_id
 from siloos.store.journal import HopJournal, Recovered, recover_journals
 from siloos.store.readcache import MISSING, ReadCache
+from siloos.store.records import AuditRecord, StoredExitResult, same_call_or_conflict
 from siloos.store.schema import FINAL_STATES, TASK_STATES, migrate
 
 #: How a hop may end: the statuses of design §2, or how the runtime saw the cell end
@@ -57,45 +58,6 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 #: the log stays under 16 MiB. A background checkpoint thread was tried and measured
 #: worse: the log never got a quiet moment to restart, so it only grew.
 AUTOCHECKPOINT_PAGES = 4000
-
-
-class AuditRecord(NamedTuple):
-    """One audit row (a membrane request or refusal), to be written with another write.
-    (A named tuple, like `StoredExitResult`: every request makes one, and a frozen
-    dataclass costs several times as much to build.)"""
-
-    task_id: str | None
-    hop: int | None
-    op: str
-    tool: str | None = None
-    ok: bool = False
-    code: int | None = None
-    reason: str | None = None
-    detail: Any = None
-
-
-class StoredExitResult(NamedTuple):
-    """An exit call already performed, found by its idempotency key."""
-
-    idempotency_key: str
-    task_id: str
-    hop: int
-    seq: int
-    tool: str
-    result: Any
-    at: str
-    #: The stored text of `result` (canonical JSON), so a reply can be built from it
-    #: without encoding the value again.
-    result_json: str | None = None
-
-
-def same_call_or_conflict(stored: StoredExitResult, task_id: str, hop: int, seq: int,
-                          tool: str) -> None:
-    """HopConflict unless `stored` was recorded for this very call (task, hop, seq, tool):
-    an idempotency key reused for another call must never answer it."""
-    if (stored.task_id, stored.hop, stored.seq, stored.tool) != (task_id, hop, seq, tool):
-        raise HopConflict(f"idempotency key {stored.idempotency_key!r} was used for another "
-                          "call")
 
 
 class StateStore:
