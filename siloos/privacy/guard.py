@@ -196,14 +196,16 @@ class PlaintextGuard:
         float, bool, None), holds no personal data in any piece. False when anything is
         found, and also when the value is not plain (its JSON text must then decide)."""
         memory = self._remembered()
-        remembered = memory.kinds
+        kinds_in = self._kinds_in
+        # Inline only for the guard's own `_kinds_in`: a subclass's is asked every time.
+        remembered = memory.kinds if kinds_in is PlaintextGuard._kinds_in else {}
         try:
             for piece in _plain_value_pieces(value):
                 # The remembered answer inline (every request checks a few values, piece
                 # by piece, and nearly every piece has been seen before).
                 found = remembered.get(piece)
                 if found is None:
-                    found = self._kinds_in(piece, memory)
+                    found = kinds_in(piece, memory)
                 if found:
                     return False
         except _NotPlain:
@@ -278,8 +280,9 @@ class StoreHook:
 
     def __init__(self, guard: PlaintextGuard) -> None:
         self.guard = guard
-        # A guard whose `verify` is its own policy answers only through it.
-        self._memory_answers = type(guard).verify is PlaintextGuard.verify
+        # A guard whose `verify` or `store_check` is its own policy answers only through it.
+        self._memory_answers = (type(guard).verify is PlaintextGuard.verify
+                                and type(guard).store_check is PlaintextGuard.store_check)
 
     def __call__(self, text: str) -> None:
         # The common answer first: a text already found clean under the current token
