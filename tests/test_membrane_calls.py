@@ -14,14 +14,6 @@ from siloos.membrane import checks
 from siloos.membrane.checks import EmptyPipeline, Pipeline
 
 
-@pytest.fixture
-def hop(tmp_path) -> Hop:
-    h = make_hop(tmp_path)
-    yield h
-    h.store.close()
-    h.backoffice.close()
-
-
 def assert_refused(hop: Hop, reply: dict, code: int, etype: str | None = None,
                    words: str | None = None) -> dict:
     assert reply["ok"] is False, reply

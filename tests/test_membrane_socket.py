@@ -11,18 +11,10 @@ import stat
 import time
 
 import pytest
-from test_membrane_support import AGENT, CAPS, LIMITS, Hop, lines, make_hop, served
+from test_membrane_support import AGENT, CAPS, LIMITS, Hop, lines, served
 
 from siloos.keys.mint import mint_base_key, mint_task_key
 from siloos.membrane.protocol import MAX_FRAME
-
-
-@pytest.fixture
-def hop(tmp_path) -> Hop:
-    h = make_hop(tmp_path)
-    yield h
-    h.store.close()
-    h.backoffice.close()
 
 
 @pytest.fixture

@@ -225,3 +225,9 @@ def hop_with_exit(root: Path, spec: Any) -> Hop:
                           tokenizer=h.tokenizer, services=h.services)
     return h
 
+
+
+@exit("test.say")
+def say(ctx: ExitContext, text: str) -> dict[str, Any]:
+    """Says `text` back: the same result for the same argument, call after call."""
+    return {"said": text}

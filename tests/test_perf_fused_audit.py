@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from test_membrane_support import Hop, make_hop
+from test_membrane_support import Hop
 
 from siloos.membrane.memo import RememberedResolver
 from siloos.privacy.vault import TokenOutOfScope
@@ -25,14 +25,6 @@ CANARY = "audit-canary-7f3a"
 #: The right answer for the hop's email token: identity.verify may stop answering a token
 #: after repeated wrong guesses, and these tests call it many times.
 RIGHT = hashlib.sha256(b"odalys.fernwhistle@example.com").hexdigest()
-
-
-@pytest.fixture
-def hop(tmp_path) -> Hop:
-    h = make_hop(tmp_path)
-    yield h
-    h.store.close()
-    h.backoffice.close()
 
 
 def exit_rows(hop: Hop) -> list[tuple]:

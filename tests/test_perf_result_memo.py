@@ -21,9 +21,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from test_membrane_support import Hop, hop_with_exit, test_registry
+from test_membrane_support import Hop, say, test_registry
 
-from siloos.exits import ExitContext, Registry, exit
+from siloos.exits import Registry
 from siloos.membrane import checks
 from siloos.membrane.memo import TokenizedResults
 from siloos.membrane.server import Membrane
@@ -31,33 +31,25 @@ from siloos.membrane.server import Membrane
 NEW_NAME = "Quimby Starlark"
 
 
-@exit("perf.say")
-def say(ctx: ExitContext, text: str) -> dict[str, Any]:
-    """Says `text` back: the same result for the same argument, call after call."""
-    return {"said": text}
-
-
 @pytest.fixture
-def hop(tmp_path) -> Hop:
-    h = hop_with_exit(tmp_path, say.__silo_exit__)
-    yield h
-    h.store.close()
-    h.backoffice.close()
+def hop(say_hop: Hop) -> Hop:
+    """This module's hop: one whose membrane also serves `test.say`."""
+    return say_hop
 
 
 def test_a_value_added_to_the_scope_is_found_in_the_next_identical_result(hop):
     text = f"please ask {NEW_NAME} about it"
-    first = hop.call("perf.say", 1, text=text)
-    again = hop.call("perf.say", 2, text=text)
+    first = hop.call("test.say", 1, text=text)
+    again = hop.call("test.say", 2, text=text)
     assert first["result"] == again["result"] == {"said": text}  # not a known value yet
     token = hop.vault.tokenize(NEW_NAME, "name", hop.scope)
-    after = hop.call("perf.say", 3, text=text)
+    after = hop.call("test.say", 3, text=text)
     assert after["result"] == {"said": f"please ask {token} about it"}
 
 
 def test_a_value_added_by_another_process_is_found_in_the_next_result(hop):
     text = f"{NEW_NAME} called twice"
-    assert hop.call("perf.say", 1, text=text)["result"] == {"said": text}
+    assert hop.call("test.say", 1, text=text)["result"] == {"said": text}
     script = textwrap.dedent(f"""
         import sqlite3
         from pathlib import Path
@@ -70,12 +62,12 @@ def test_a_value_added_by_another_process_is_found_in_the_next_result(hop):
     token = subprocess.run([sys.executable, "-c", script], check=True, timeout=60,
                            capture_output=True, text=True).stdout.strip()
     assert token.startswith("name_tk_")
-    assert hop.call("perf.say", 2, text=text)["result"] == {"said": f"{token} called twice"}
+    assert hop.call("test.say", 2, text=text)["result"] == {"said": f"{token} called twice"}
 
 
 def test_remembered_answers_equal_fresh_tokenizing(hop):
     text = "mail odalys.fernwhistle@example.com or call +61 2 9876 5432"
-    replies = [hop.call("perf.say", n, text=text)["result"] for n in range(1, 4)]
+    replies = [hop.call("test.say", n, text=text)["result"] for n in range(1, 4)]
     fresh = hop.tokenizer.tokenize_any({"said": text}, hop.scope)
     assert replies == [fresh] * 3
     assert "example.com" not in json.dumps(replies) and "9876" not in json.dumps(replies)
@@ -108,7 +100,7 @@ def test_an_answer_is_given_only_under_its_own_stamp():
 
 
 def test_the_reply_is_the_recorded_text_and_a_replay_answers_the_same(hop):
-    line = hop.frame("call", 5, tool="perf.say", args={"text": "héllo"})
+    line = hop.frame("call", 5, tool="test.say", args={"text": "héllo"})
     reply = hop.membrane.handle_line(line)
     key = f"{hop.task_id}/1/1"
     stored = hop.store.lookup_exit_result(key)
@@ -125,7 +117,7 @@ def test_the_reply_is_the_recorded_text_and_a_replay_answers_the_same(hop):
 
 def test_every_call_is_still_audited_and_recorded_before_its_reply(hop):
     for n in range(1, 4):
-        hop.call("perf.say", n, text="same text")
+        hop.call("test.say", n, text="same text")
     rows = [r for r in hop.audit() if r["op"] == "call"]
     assert [(r["ok"], r["detail"]["seq"]) for r in rows] == [(True, 1), (True, 2), (True, 3)]
     keys = [r[0] for r in hop.store.conn.execute(

@@ -24,13 +24,6 @@ from siloos.store.journal import BATCH, JournalError, journal_dir, recover_journ
 EMAIL = "odalys.fernwhistle@example.com"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore.open(tmp_path / ".silo" / "state.db")
-    yield s
-    s.close()
-
-
 def reasons(path: Path, task_id: str) -> list[str]:
     """The audit reasons as another process sees them (a fresh connection, no flush)."""
     conn = sqlite3.connect(path)

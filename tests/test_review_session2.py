@@ -20,28 +20,13 @@ from typing import Any
 
 import orjson
 import pytest
-from test_membrane_support import Hop, hop_with_exit
+from test_membrane_support import Hop
 
-from siloos.exits import ExitContext, exit
 from siloos.membrane.memo import TokenizedResults
 from siloos.privacy.vault import Vault
 from siloos.store.encoding import _CANONICAL, _COMPACT, compact, dumps
 
 LATE_NAME = "Perpetua Quillfeather"
-
-
-@exit("review.say")
-def say(ctx: ExitContext, text: str) -> dict[str, Any]:
-    """Says `text` back: the same result for the same argument, call after call."""
-    return {"said": text}
-
-
-@pytest.fixture
-def hop(tmp_path) -> Hop:
-    h = hop_with_exit(tmp_path, say.__silo_exit__)
-    yield h
-    h.store.close()
-    h.backoffice.close()
 
 
 def _add_while_tokenizing(hop: Hop, monkeypatch, add) -> None:
@@ -59,6 +44,12 @@ def _add_while_tokenizing(hop: Hop, monkeypatch, add) -> None:
     monkeypatch.setattr(hop.tokenizer, "tokenize_any", tokenize_any)
 
 
+@pytest.fixture
+def hop(say_hop: Hop) -> Hop:
+    """This module's hop: one whose membrane also serves `test.say`."""
+    return say_hop
+
+
 def test_a_value_another_connection_adds_while_a_result_mints_is_found_next(
         hop, monkeypatch) -> None:
     # The result mints an email (this process's vault inserts) while another connection,
@@ -74,10 +65,10 @@ def test_a_value_another_connection_adds_while_a_result_mints_is_found_next(
             conn.close()
 
     _add_while_tokenizing(hop, monkeypatch, add)
-    first = hop.call("review.say", 1, text=text)["result"]["said"]
+    first = hop.call("test.say", 1, text=text)["result"]["said"]
     assert "example.org" not in first
     token = hop.vault.token_for(LATE_NAME, "name", hop.scope)
-    again = hop.call("review.say", 2, text=text)["result"]["said"]
+    again = hop.call("test.say", 2, text=text)["result"]["said"]
     assert LATE_NAME not in again and token in again
 
 
@@ -87,9 +78,9 @@ def test_a_value_this_process_adds_while_a_result_is_tokenized_is_found_next(
     text = f"ask {LATE_NAME} about it"
     _add_while_tokenizing(hop, monkeypatch,
                           lambda: hop.vault.tokenize(LATE_NAME, "name", hop.scope))
-    assert hop.call("review.say", 1, text=text)["result"] == {"said": text}
+    assert hop.call("test.say", 1, text=text)["result"] == {"said": text}
     token = hop.vault.token_for(LATE_NAME, "name", hop.scope)
-    assert hop.call("review.say", 2, text=text)["result"] == {"said": f"ask {token} about it"}
+    assert hop.call("test.say", 2, text=text)["result"] == {"said": f"ask {token} about it"}
 
 
 def test_an_answer_made_while_the_version_moved_is_not_kept() -> None:
@@ -179,6 +170,6 @@ def test_a_result_that_minted_is_remembered_from_its_second_run_on(hop, monkeypa
 
     monkeypatch.setattr(hop.tokenizer, "tokenize_any", tokenize_any)
     text = "write to late.reply@example.org"
-    replies = [hop.call("review.say", n, text=text)["result"] for n in range(1, 5)]
+    replies = [hop.call("test.say", n, text=text)["result"] for n in range(1, 5)]
     assert len(runs) == 2  # the minting run, then the one whose answer is kept
     assert replies == [replies[0]] * 4 and "example.org" not in replies[0]["said"]

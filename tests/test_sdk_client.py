@@ -24,14 +24,6 @@ from silo.client import Client
 CELL_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 
 
-@pytest.fixture
-def hop(tmp_path) -> Hop:
-    h = make_hop(tmp_path)
-    yield h
-    h.store.close()
-    h.backoffice.close()
-
-
 def client_for(hop: Hop, path: Path) -> Client:
     return Client(str(path), base_key=hop.base_key, task_key=hop.task_key, timeout=20)
 

@@ -40,13 +40,6 @@ from siloos.store.journal import (
 CANARY = "journal-canary-51c9"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore.open(tmp_path / ".silo" / "state.db")
-    yield s
-    s.close()
-
-
 def audit_rows(path: Path, task_id: str) -> list[tuple]:
     """The audit table as another process would see it (a fresh connection, no flush)."""
     conn = sqlite3.connect(path)

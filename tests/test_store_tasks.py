@@ -21,12 +21,6 @@ HOP_KEYS = {"hop", "agent", "status", "summary", "output", "key_jti", "started_a
             "stdout", "stderr"}
 
 
-@pytest.fixture
-def store(tmp_path):
-    with StateStore.open(tmp_path / ".silo" / "state.db") as s:
-        yield s
-
-
 def new_task(store: StateStore, **kw) -> str:
     args = {"agent": "refund-agent", "channel": "cli", "customer_scope": "scope_1",
             "customer_token": "cust_tk_0123456789ab", "case_token": "case_tk_0123456789ab",
