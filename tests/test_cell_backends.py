@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from test_cell_support import SDK_DIR, make_agent
 
-from siloos.bench.starts import measure_bare_start, measure_cell_start
+from siloos.bench import starts
+from siloos.bench.starts import measure_bare_start, measure_cell_start, measure_starts
 from siloos.cell import NsjailBackend, UnsafeNoJail, get_backend
 from siloos.cell.preflight import InterpreterCheck, KeysCheck, verify_all
 from siloos.cell.spec import CellSpec
@@ -122,6 +123,26 @@ def test_bench_reports_percentiles_for_cell_and_bare():
     require_jail()
     cell = measure_cell_start(3)
     bare = measure_bare_start(3)
-    for figures in (cell, bare):
+    both = measure_starts(2)
+    for figures in (cell, bare, both.cell_start_ms, both.bare_start_ms):
         assert set(figures) == {"p50", "p95"}
         assert 0 < figures["p50"] <= figures["p95"]
+
+
+def test_jailed_and_bare_starts_are_taken_in_turns(monkeypatch):
+    order: list[str] = []
+
+    async def cell_start(server, backend, spec) -> float:
+        order.append("cell")
+        return 2.0
+
+    async def bare_start(server, interpreter, agent, sock) -> float:
+        order.append("bare")
+        return 1.0
+
+    monkeypatch.setattr(starts, "_cell_start", cell_start)
+    monkeypatch.setattr(starts, "_bare_start", bare_start)
+    jailed, bare = asyncio.run(starts._start_samples(3, object(), "/usr/bin/python3",
+                                                     bare=True))
+    assert order == ["cell", "bare", "bare", "cell", "cell", "bare"]
+    assert jailed == [2.0] * 3 and bare == [1.0] * 3

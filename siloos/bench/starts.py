@@ -5,7 +5,9 @@ the moment the host has answered the cell's first request on its membrane socket
 `measure_bare_start(n)`: the same interpreter, bootstrap and agent script, started as a
 plain subprocess with the same environment shape, timed to the same moment. Both are
 answered by the same `CannedReplyServer` in this process, so the ratio between them is
-what the cell costs. A run that ends without its request raises `BenchmarkFailed`.
+what the cell costs. `measure_starts(n)`, what `silo bench` reports, takes both in turns
+(one jailed, one bare, which goes first alternating), so that a slower moment of the
+machine falls on both alike. A run that ends without its request raises `BenchmarkFailed`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from siloos.bench.echo import CannedReplyServer
@@ -49,55 +53,81 @@ def _workdir() -> tuple[Path, Path, Path]:
     return folder, agent, folder / "membrane.sock"
 
 
-async def _cell_samples(n: int, backend: JailBackend, interpreter: str) -> list[float]:
+async def _cell_start(server: CannedReplyServer, backend: JailBackend, spec: CellSpec) -> float:
+    """One jailed start: milliseconds from `backend.run` to the first request answered."""
+    answered = server.expect()
+    started = time.perf_counter()
+    run = asyncio.ensure_future(backend.run(spec))
+    done, _ = await asyncio.wait({answered, run}, return_when=asyncio.FIRST_COMPLETED)
+    if answered not in done:
+        result = run.result()
+        raise BenchmarkFailed(
+            f"start-up benchmark: the bench cell ended without a request "
+            f"({result.status}, exit {result.exit_code}): {result.stderr[-300:]}")
+    await run
+    return (answered.result() - started) * 1000
+
+
+async def _bare_start(server: CannedReplyServer, interpreter: str, agent: Path,
+                      sock: Path) -> float:
+    """One bare start of the same script: a plain subprocess, timed to the same moment."""
+    answered = server.expect()
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        interpreter, *INTERPRETER_FLAGS, str(SDK_DIR / "bootstrap.py"), str(agent),
+        env={"SILO_MEMBRANE": str(sock), "SILO_TEMP": str(agent.parent)},
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    waited = asyncio.ensure_future(proc.wait())
+    done, _ = await asyncio.wait({answered, waited}, return_when=asyncio.FIRST_COMPLETED)
+    if answered not in done:
+        raise BenchmarkFailed(f"start-up benchmark: the bare run ended without "
+                              f"a request (exit {proc.returncode})")
+    await waited
+    return (answered.result() - started) * 1000
+
+
+async def _start_samples(n: int, backend: JailBackend | None, interpreter: str,
+                         bare: bool) -> tuple[list[float], list[float]]:
+    """(jailed, bare) samples: `n` of each kind asked for (jailed when `backend` is given,
+    bare when `bare`), taken in turns (which goes first alternates), all answered by one
+    server, so a moment when the machine is slower falls on both kinds alike."""
     folder, agent, sock = _workdir()
-    samples = []
+    jailed_ms: list[float] = []
+    bare_ms: list[float] = []
     try:
         async with CannedReplyServer(sock) as server:
             spec = CellSpec(agent_dir=agent, interpreter=interpreter, uid=BENCH_UID,
                             limits=dict(BENCH_LIMITS), sdk_dir=SDK_DIR, membrane_socket=sock)
-            for _ in range(n):
-                answered = server.expect()
-                started = time.perf_counter()
-                run = asyncio.ensure_future(backend.run(spec))
-                done, _ = await asyncio.wait({answered, run}, return_when=asyncio.FIRST_COMPLETED)
-                if answered not in done:
-                    result = run.result()
-                    raise BenchmarkFailed(
-                        f"start-up benchmark: the bench cell ended without a request "
-                        f"({result.status}, exit {result.exit_code}): {result.stderr[-300:]}")
-                samples.append((answered.result() - started) * 1000)
-                await run
+            turns: list[tuple[list[float], Callable[[], Awaitable[float]]]] = []
+            if backend is not None:
+                turns.append((jailed_ms, lambda: _cell_start(server, backend, spec)))
+            if bare:
+                turns.append((bare_ms, lambda: _bare_start(server, interpreter, agent, sock)))
+            for i in range(n):
+                for into, start in (turns if i % 2 == 0 else turns[::-1]):
+                    into.append(await start())
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return samples
+    return jailed_ms, bare_ms
 
 
-async def _bare_samples(n: int, interpreter: str) -> list[float]:
-    folder, agent, sock = _workdir()
-    samples = []
-    bootstrap = str(SDK_DIR / "bootstrap.py")
-    try:
-        async with CannedReplyServer(sock) as server:
-            for _ in range(n):
-                answered = server.expect()
-                started = time.perf_counter()
-                proc = await asyncio.create_subprocess_exec(
-                    interpreter, *INTERPRETER_FLAGS, bootstrap, str(agent),
-                    env={"SILO_MEMBRANE": str(sock), "SILO_TEMP": str(folder)},
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
-                waited = asyncio.ensure_future(proc.wait())
-                done, _ = await asyncio.wait({answered, waited},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if answered not in done:
-                    raise BenchmarkFailed(f"start-up benchmark: the bare run ended without "
-                                          f"a request (exit {proc.returncode})")
-                samples.append((answered.result() - started) * 1000)
-                await waited
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return samples
+@dataclass(frozen=True)
+class StartFigures:
+    """p50/p95 milliseconds of jailed and bare starts measured in turns."""
+
+    cell_start_ms: dict[str, float]
+    bare_start_ms: dict[str, float]
+
+
+def measure_starts(n: int, backend: JailBackend | None = None,
+                   interpreter: str = "/usr/bin/python3") -> StartFigures:
+    """`n` jailed and `n` bare starts, in turns: what `silo bench` reports."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    jail = backend or NsjailBackend(interpreter=interpreter)
+    jailed, bare = asyncio.run(_start_samples(n, jail, interpreter, bare=True))
+    return StartFigures(cell_start_ms=percentiles(jailed, START_FRACTIONS, 2),
+                        bare_start_ms=percentiles(bare, START_FRACTIONS, 2))
 
 
 def measure_cell_start(n: int, backend: JailBackend | None = None,
@@ -106,11 +136,13 @@ def measure_cell_start(n: int, backend: JailBackend | None = None,
     if n <= 0:
         raise ValueError("n must be positive")
     jail = backend or NsjailBackend(interpreter=interpreter)
-    return percentiles(asyncio.run(_cell_samples(n, jail, interpreter)), START_FRACTIONS, 2)
+    jailed, _ = asyncio.run(_start_samples(n, jail, interpreter, bare=False))
+    return percentiles(jailed, START_FRACTIONS, 2)
 
 
 def measure_bare_start(n: int, interpreter: str = "/usr/bin/python3") -> dict[str, float]:
     """p50/p95 milliseconds for the same script as a plain subprocess, no jail."""
     if n <= 0:
         raise ValueError("n must be positive")
-    return percentiles(asyncio.run(_bare_samples(n, interpreter)), START_FRACTIONS, 2)
+    _, bare = asyncio.run(_start_samples(n, None, interpreter, bare=True))
+    return percentiles(bare, START_FRACTIONS, 2)

@@ -4,8 +4,8 @@
 uses): without nsjail, user namespaces or cgroups it raises `SandboxUnavailable` (exit 5)
 and measures nothing — a benchmark never falls back to an unjailed figure, and never fills
 a field with a placeholder. It then measures, each SiloOS figure beside its baseline:
-start-up (bare, then jailed), the in-cell call round trip (echo floor, then membrane),
-trivial tasks (router, then bare), and the detector. The returned object has exactly the
+start-up (jailed and bare in turns), the in-cell call round trip (echo floor and membrane
+in turns), trivial tasks (router, then bare), and the detector. The returned object has exactly the
 keys of design §14, in that order, plus one `extra` key with what the figures mean
 (sample counts, worker count, ratios, target verdicts, Presidio's figures beside ours).
 """
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from siloos.bench.cell_calls import measure_calls_in_cells
-from siloos.bench.starts import measure_bare_start, measure_cell_start
+from siloos.bench.starts import measure_starts
 from siloos.bench.targets import judge
 from siloos.bench.tasks import DEFAULT_WORKERS, measure_bare_tasks, measure_router_tasks
 from siloos.cell import get_backend
@@ -46,8 +46,9 @@ class SuiteSize:
 
     @classmethod
     def full(cls) -> SuiteSize:
-        """The reported run: >= 500 labelled sentences (issue 4), 2000 calls per server."""
-        return cls(starts=20, calls=2000, tasks=20, detector_samples=600,
+        """The reported run: >= 500 labelled sentences (issue 4), 2000 calls per server, 30
+        jailed and 30 bare starts."""
+        return cls(starts=30, calls=2000, tasks=20, detector_samples=600,
                    tokenize_bytes=4_000_000)
 
     @classmethod
@@ -58,9 +59,8 @@ class SuiteSize:
 
 def _start_figures(size: SuiteSize, cell: CellConfig, backend: Any) -> tuple[dict, dict]:
     # A run that ends without its request raises BenchmarkFailed: no figure, exit 4.
-    bare = measure_bare_start(size.starts, interpreter=cell.interpreter)
-    jailed = measure_cell_start(size.starts, backend=backend, interpreter=cell.interpreter)
-    return jailed, bare
+    starts = measure_starts(size.starts, backend=backend, interpreter=cell.interpreter)
+    return starts.cell_start_ms, starts.bare_start_ms
 
 
 def _ratio(value: float, base: float) -> float | None:
