@@ -25,6 +25,7 @@ from typing import Any
 
 from siloos.exits import ExitServices
 from siloos.membrane.checks import Refusal
+from siloos.membrane.gcpolicy import raise_young_threshold
 from siloos.membrane.lines import LineReader, LineTimedOut, Oversize
 from siloos.membrane.pipelines import Wiring, build_pipelines
 from siloos.membrane.ports import KeyVerifierPort, StatePort, TokenizerPort
@@ -278,7 +279,11 @@ class Membrane:
     # -- the socket server -------------------------------------------------------------
 
     async def start(self, socket_path: Path | str) -> None:
-        """Listen on `socket_path` (an old socket there is replaced; any other file is not)."""
+        """Listen on `socket_path` (an old socket there is replaced; any other file is not).
+
+        Also raises the process's young-generation GC threshold (`gcpolicy`): with the
+        default, a collection landed on one request in about forty."""
+        raise_young_threshold()
         path = Path(socket_path)
         try:
             st = path.lstat()
