@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -108,3 +109,34 @@ def test_read_capped_under_the_cap_is_untouched_and_lenient():
     async def go():
         return await read_capped(_stream(b"ok \xff\n"), 100)
     assert asyncio.run(go()) == "ok \ufffd\n"
+
+
+def test_the_sdk_copy_holds_bytecode_compiled_by_the_cell_interpreter():
+    import importlib.util
+    import subprocess
+    import sys
+
+    interpreter = "/usr/bin/python3"
+    sdk = staging.stage_sdk(SDK, interpreter)
+    assert sdk != staging.stage_sdk(SDK), "the bytecode's interpreter names the copy"
+    tag = subprocess.run([interpreter, "-I", "-c", "import sys; print(sys.implementation."
+                          "cache_tag)"], capture_output=True, text=True, check=True).stdout
+    sources = sorted(p.relative_to(sdk) for p in sdk.rglob("*.py"))
+    assert sources, "the SDK has modules"
+    for source in sources:
+        pyc = sdk / source.parent / "__pycache__" / f"{source.stem}.{tag.strip()}.pyc"
+        assert pyc.is_file(), pyc
+        assert stat.S_IMODE(pyc.stat().st_mode) == 0o644
+        head = pyc.read_bytes()[:8]
+        assert int.from_bytes(head[4:8], "little") == 0b01  # hash-based, not re-checked
+        if sys.implementation.cache_tag == tag.strip():
+            assert head[:4] == importlib.util.MAGIC_NUMBER
+
+
+def test_an_interpreter_that_cannot_compile_leaves_a_copy_without_bytecode(tmp_path):
+    sdk = staging.stage_sdk(SDK, str(tmp_path / "no-such-python"))
+    try:
+        assert (sdk / "silo" / "client.py").is_file()
+        assert not any(sdk.rglob("*.pyc"))
+    finally:  # named by an interpreter no other run will use: not left behind
+        shutil.rmtree(sdk)

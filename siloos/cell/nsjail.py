@@ -225,7 +225,8 @@ class NsjailBackend(JailBackend):
         limits = spec.cell_limits
         binary = self.binary
         layout = self.cgroup_layout()
-        staged = stage(spec.agent_dir, spec.sdk_dir, spec.membrane_socket, spec.uid)
+        staged = stage(spec.agent_dir, spec.sdk_dir, spec.membrane_socket, spec.uid,
+                       spec.interpreter)
         group = cgroups.RunCgroup(layout=layout, memory_bytes=limits.memory_mb * MIB,
                                   pids=limits.pids)
         log_path = staged.folder / "nsjail.log"
