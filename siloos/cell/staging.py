@@ -149,11 +149,18 @@ def _compile_bytecode(folder: Path, interpreter: str) -> None:
     """Compile `folder`'s modules with the cell's interpreter (its own bytecode format).
     Best effort: without bytecode a cell only starts slower, so a failure is not an error."""
     try:
-        subprocess.run([interpreter, "-I", "-m", "compileall", "-q", "--invalidation-mode",
+        # -S: no site hooks (.pth files, sitecustomize) run as the host user to compile.
+        subprocess.run([interpreter, "-I", "-S", "-m", "compileall", "-q", "--invalidation-mode",
                         "unchecked-hash", str(folder)], env={}, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=COMPILE_SECONDS, check=False)
     except (OSError, subprocess.SubprocessError):
+        # Cut short (e.g. timed out): what it wrote (modes from our umask, temporary
+        # files) is dropped, so the copy is one without bytecode.
+        for dirpath, dirnames, _ in os.walk(folder):
+            if "__pycache__" in dirnames:
+                dirnames.remove("__pycache__")
+                shutil.rmtree(os.path.join(dirpath, "__pycache__"))
         return
     for dirpath, _, filenames in os.walk(folder):
         os.chmod(dirpath, 0o755)  # noqa: S103 - the cell uid must read its SDK copy
